@@ -1,0 +1,57 @@
+/**
+ * The inference thread. onnxruntime-node's session.run blocks its thread for the whole inference; run here, it
+ * leaves the main thread free to answer probes, decode the next image and encode the last one meanwhile. The
+ * model is loaded with the same loader as in-process; tensors cross the thread boundary as transferred buffers.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadModel, type LoadOptions } from './model.js';
+
+export interface WorkerInit {
+  file: string;
+  options: Omit<LoadOptions, 'onFallback'>;
+}
+
+export type WorkerRequest = { id: number; input: Float32Array; batch: number } | { id: number; release: true };
+
+export type WorkerReply =
+  | { kind: 'loaded'; info: unknown }
+  | { kind: 'fallback'; from: string; to: string; reason: string }
+  | { kind: 'load-failed'; message: string; name: string }
+  | { kind: 'result'; id: number; data: Float32Array; dims: number[] }
+  | { kind: 'error'; id: number; message: string }
+  | { kind: 'released'; id: number };
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+
+try {
+  const model = await loadModel(init.file, {
+    ...init.options,
+    onFallback: (from, to, reason) => port.postMessage({ kind: 'fallback', from, to, reason } satisfies WorkerReply),
+  });
+  port.postMessage({ kind: 'loaded', info: model.info } satisfies WorkerReply);
+  port.on('message', async (msg: WorkerRequest) => {
+    if ('release' in msg) {
+      await model.release();
+      port.postMessage({ kind: 'released', id: msg.id } satisfies WorkerReply);
+      return;
+    }
+    try {
+      const out = await model.run(msg.input, msg.batch);
+      // Transfer the output when it owns its buffer; otherwise copy the view out first.
+      const data =
+        out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
+      port.postMessage({ kind: 'result', id: msg.id, data, dims: out.dims } satisfies WorkerReply, [
+        data.buffer as ArrayBuffer,
+      ]);
+    } catch (err) {
+      port.postMessage({ kind: 'error', id: msg.id, message: (err as Error).message } satisfies WorkerReply);
+    }
+  });
+} catch (err) {
+  port.postMessage({
+    kind: 'load-failed',
+    message: (err as Error).message,
+    name: (err as Error).name,
+  } satisfies WorkerReply);
+}

@@ -1,0 +1,217 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { ModelLoadError } from './model-errors.js';
+import { readOnnxModelInfo, type OnnxModelInfo } from './onnx-proto.js';
+import { detectLayout, type OutputLayout } from './output-layout.js';
+import { parseClassNames, parseImageSize, parsePythonLiteral } from './ultralytics-metadata.js';
+
+export type Provider = 'cpu' | 'cuda';
+
+export interface ModelInfo {
+  name: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  inputName: string;
+  outputName: string;
+  /** [height, width] of the model input. */
+  inputSize: [number, number];
+  classNames: string[];
+  layout: OutputLayout;
+  stride: number | undefined;
+  task: string | undefined;
+  /** 'dynamic' when the batch axis is symbolic, so several images can share one run. */
+  batch: 'static' | 'dynamic';
+  /** The input and output shapes as the model declares them (symbolic dims as strings). */
+  inputShape: (number | string)[];
+  outputShape: (number | string)[];
+  quantized: boolean;
+  onnx: OnnxModelInfo;
+  /** The execution provider the session actually runs on. */
+  provider: Provider;
+}
+
+export { ModelLoadError } from './model-errors.js';
+
+export interface LoadOptions {
+  name?: string | undefined;
+  providers: Provider[];
+  expectedSha256?: string | undefined;
+  intraOpThreads?: number | undefined;
+  /** Silence onnxruntime's own error log (for probing which providers work). */
+  quiet?: boolean;
+  /** Receives the reason when a preferred provider is unavailable and a later one is used. */
+  onFallback?: (from: Provider, to: Provider, reason: string) => void;
+}
+
+const QUANTIZED_OPS = new Set(['ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul', 'DequantizeLinear']);
+
+export interface Model {
+  info: ModelInfo;
+  /** Runs one batch: `input` holds `batch` CHW images. Returns the raw output tensor. */
+  run(input: Float32Array, batch: number): Promise<{ data: Float32Array; dims: number[] }>;
+  release(): Promise<void>;
+}
+
+/** Reads, verifies and describes a model file without creating a session (also used by `inspect`). */
+export async function describeModelFile(
+  file: string,
+): Promise<{ buffer: Buffer; sha256: string; onnx: OnnxModelInfo }> {
+  let buffer: Buffer;
+  try {
+    buffer = await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : `cannot be read (${code})`;
+    throw new ModelLoadError(`model file ${file} ${why}`);
+  }
+  const sha256 = createHash('sha256').update(buffer).digest('hex');
+  let onnx: OnnxModelInfo;
+  try {
+    onnx = readOnnxModelInfo(buffer);
+  } catch (err) {
+    const head = buffer.subarray(0, 512);
+    const isText = head.length > 0 && head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
+    if (isText) throw new ModelLoadError(`model file ${file} is a text file, not an ONNX model`);
+    throw new ModelLoadError(`model file ${file} is not a valid ONNX model (${(err as Error).message})`);
+  }
+  return { buffer, sha256, onnx };
+}
+
+function metadataValue<T>(onnx: OnnxModelInfo, key: string, parse: (s: string) => T): T | undefined {
+  const raw = onnx.metadata.get(key);
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (err) {
+    throw new ModelLoadError(`model metadata '${key}' cannot be parsed: ${(err as Error).message}`);
+  }
+}
+
+async function createSession(buffer: Buffer, options: LoadOptions): Promise<[InferenceSession, Provider]> {
+  const providers = options.providers.length > 0 ? options.providers : (['cpu'] as Provider[]);
+  let lastError: unknown;
+  for (let i = 0; i < providers.length; i++) {
+    const provider = providers[i]!;
+    try {
+      const session = await InferenceSession.create(buffer, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        ...(options.quiet ? { logSeverityLevel: 4 as const } : {}),
+        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      });
+      return [session, provider];
+    } catch (err) {
+      lastError = err;
+      const next = providers[i + 1];
+      if (next) options.onFallback?.(provider, next, (err as Error).message.split('\n')[0] ?? String(err));
+    }
+  }
+  throw new ModelLoadError(`onnxruntime cannot load the model: ${(lastError as Error)?.message ?? lastError}`);
+}
+
+export async function loadModel(file: string, options: LoadOptions): Promise<Model> {
+  const { buffer, sha256, onnx } = await describeModelFile(file);
+  if (options.expectedSha256 && options.expectedSha256 !== sha256) {
+    throw new ModelLoadError(
+      `model file ${file} has sha256 ${sha256}, but MODEL_SHA256 pins ${options.expectedSha256}: refusing to serve it`,
+    );
+  }
+  const [session, provider] = await createSession(buffer, options);
+  try {
+    const info = describeSession(session, file, sha256, buffer.length, onnx, options.name, provider);
+    return {
+      info,
+      async run(input, batch) {
+        const [h, w] = info.inputSize;
+        const tensor = new Tensor('float32', input, [batch, 3, h, w]);
+        const out = await session.run({ [info.inputName]: tensor });
+        const value = out[info.outputName];
+        if (!value || value.type !== 'float32') throw new Error(`model output ${info.outputName} is not float32`);
+        return { data: value.data as Float32Array, dims: [...value.dims] };
+      },
+      release: () => session.release(),
+    };
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
+function describeSession(
+  session: InferenceSession,
+  file: string,
+  sha256: string,
+  bytes: number,
+  onnx: OnnxModelInfo,
+  name: string | undefined,
+  provider: Provider,
+): ModelInfo {
+  if (session.inputNames.length !== 1) {
+    throw new ModelLoadError(`a detector has one input; this model has ${session.inputNames.length}`);
+  }
+  if (session.outputNames.length < 1) throw new ModelLoadError('the model has no output');
+  const input = session.inputMetadata[0]!;
+  const output = session.outputMetadata[0]!;
+  if (input.isTensor && input.type === 'float16') {
+    throw new ModelLoadError(
+      `input '${input.name}' is float16: a half=True export. Export without half=True; the CUDA provider runs ` +
+        'the float32 model on the GPU',
+    );
+  }
+  if (!input.isTensor || input.type !== 'float32' || input.shape.length !== 4) {
+    throw new ModelLoadError(
+      `a detector takes one float32 [B, 3, H, W] image tensor; input '${input.name}' is ` +
+        (input.isTensor ? `${input.type} [${input.shape.join(', ')}]` : 'not a tensor'),
+    );
+  }
+  if (!output.isTensor) throw new ModelLoadError(`output '${output.name}' is not a tensor`);
+  const classNames = metadataValue(onnx, 'names', parseClassNames);
+  const imgsz = metadataValue(onnx, 'imgsz', parseImageSize);
+  const stride = metadataValue(onnx, 'stride', (s) => Number(parsePythonLiteral(s)));
+  const task = onnx.metadata.get('task');
+  if (task !== undefined && task !== 'detect') {
+    throw new ModelLoadError(`the model's task is '${task}'; this service runs 'detect' models`);
+  }
+  const [, channels, h, w] = input.shape;
+  if (channels !== 3 && typeof channels === 'number') {
+    throw new ModelLoadError(`the model input has ${channels} channels; a detector takes 3 (RGB)`);
+  }
+  const height = typeof h === 'number' && h > 0 ? h : imgsz?.[0];
+  const width = typeof w === 'number' && w > 0 ? w : imgsz?.[1];
+  if (!height || !width) {
+    throw new ModelLoadError('the model input size is dynamic and the metadata has no imgsz to fix it');
+  }
+  const outputShape = [...output.shape] as (number | string)[];
+  const end2end = onnx.metadata.get('end2end') === 'True' || /'nms':\s*True/.test(onnx.metadata.get('args') ?? '');
+  let layout: OutputLayout;
+  let classCount: number;
+  try {
+    ({ layout, classCount } = detectLayout(outputShape, classNames?.length, end2end));
+  } catch (err) {
+    throw new ModelLoadError((err as Error).message);
+  }
+  const batchDim = input.shape[0];
+  return {
+    name: name ?? path.basename(file).replace(/\.onnx$/i, ''),
+    path: file,
+    sha256,
+    bytes,
+    inputName: input.name,
+    outputName: output.name,
+    inputSize: [height, width],
+    classNames: classNames ?? Array.from({ length: classCount }, (_, i) => `class${i}`),
+    layout,
+    stride: Number.isFinite(stride) ? stride : undefined,
+    task,
+    batch: typeof batchDim === 'number' && batchDim > 0 ? 'static' : 'dynamic',
+    inputShape: [...input.shape] as (number | string)[],
+    outputShape,
+    quantized: onnx.opTypes.some((op) => QUANTIZED_OPS.has(op)),
+    onnx,
+    provider,
+  };
+}
