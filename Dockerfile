@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# knative-yolo: the detector's container image.
+#   GPU (default): docker build -t REGISTRY/knative-yolo:VERSION .
+#   CPU:           docker build --build-arg VARIANT=cpu -t REGISTRY/knative-yolo:VERSION-cpu .
+# No model is baked in: weights come from the read-only models volume (MODEL_PATH).
+
+ARG VARIANT=gpu
+ARG NODE_IMAGE=node:22.23.3-bookworm-slim
+# CUDA 12 with cuDNN 9: what onnxruntime-node 1.30's CUDA execution provider is built against.
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+FROM ${NODE_IMAGE} AS build
+ARG VARIANT
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# .npmrc skips onnxruntime-node's CUDA download here; the GPU variant fetches it explicitly below.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY func ./func
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN if [ "$VARIANT" = "gpu" ]; then \
+      cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js; \
+    fi
+
+FROM ${NODE_IMAGE} AS runtime-cpu
+ENV EXECUTION_PROVIDERS=cpu
+
+FROM ${CUDA_IMAGE} AS runtime-gpu
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
+# Prefer CUDA; on a node without a usable GPU, fall back to the CPU with a warning and a metric label.
+ENV EXECUTION_PROVIDERS=cuda,cpu
+
+FROM runtime-${VARIANT}
+ENV NODE_ENV=production \
+    PORT=8080 \
+    MODEL_PATH=/models/model.onnx \
+    INPUT_DIR=/data/input \
+    OUTPUT_DIR=/data/output
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# An unprivileged numeric user, so runAsNonRoot can verify it without a passwd entry. The root filesystem can be
+# read-only: the service writes only to OUTPUT_DIR, and libraries to /tmp (an emptyDir in the manifests).
+USER 10001:10001
+EXPOSE 8080
+# node is PID 1 and handles SIGTERM itself (drains in-flight requests, then exits 0): no npm in between.
+CMD ["node", "dist/func/server/start.js"]

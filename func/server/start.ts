@@ -1,0 +1,61 @@
+/**
+ * `npm run serve` and the container's command: the fastify server on PORT. The configuration is checked
+ * first; the model loads in the background while liveness answers, and readiness turns true after warm-up.
+ * On SIGTERM it stops taking new requests, lets in-flight ones finish within SHUTDOWN_GRACE_SECONDS, and
+ * exits 0.
+ */
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createLogger } from '../logger.js';
+import { collectProcessMetrics } from '../metrics.js';
+import { DetectionService } from '../service.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`knative-yolo: invalid configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel, 'knative-yolo-server');
+  collectProcessMetrics();
+  const service = new DetectionService(config, log);
+  // The model starts loading before the HTTP stack is even imported, so the two overlap: on a cold pod,
+  // start → ready is the longer of the two, not their sum.
+  void service.start();
+  const { buildApp } = await import('./app.js');
+  const app = await buildApp(service, log);
+  await app.listen({ port: config.port, host: '::' });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, inflight: service.inflightCount() }, 'shutting down: finishing in-flight requests');
+    const deadline = setTimeout(() => {
+      log.warn({ inflight: service.inflightCount() }, 'grace period over; exiting with requests still running');
+      process.exit(0);
+    }, config.shutdownGraceMs + 1000);
+    deadline.unref();
+    const closed = app.close();
+    await service.drain(config.shutdownGraceMs);
+    // Keep-alive connections that go idle after close() began would hold it open until the client hangs up.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    app.server.closeIdleConnections();
+    await closed;
+    clearInterval(sweep);
+    await service.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`knative-yolo: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

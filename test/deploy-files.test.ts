@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import AjvDraft04 from 'ajv-draft-04';
+import t from 'tap';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES } from '../func/config.js';
+import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
+import { startServer } from './support/server-process.js';
+
+/** func.yaml and the Dockerfile, checked against the real schema and against the code they deploy. */
+
+interface FuncYaml {
+  run: { envs: { name: string; value: string }[]; volumes: { path: string; persistentVolumeClaim?: object }[] };
+  deploy: { healthEndpoints: { liveness: string; readiness: string }; annotations: Record<string, string> };
+}
+
+t.test('func.yaml is valid against the func CLI schema', async (t) => {
+  const schema = JSON.parse(await readFile(path.join(SHARED, 'schemas', 'func_yaml-schema.json'), 'utf8'));
+  // A CommonJS package: under nodenext its class is the `default` export of the module object.
+  const ajv = new AjvDraft04.default({ allErrors: true, strict: false });
+  const validate = ajv.compile(schema);
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8'), { schema: 'core' });
+  // The func CLI writes `created` as a timestamp string; YAML's core schema keeps it a string too.
+  const ok = validate(doc);
+  t.ok(ok, `valid: ${ajv.errorsText(validate.errors)}`);
+
+  const broken = { ...doc, deploy: { ...doc.deploy, options: { scale: { min: -1 } } } };
+  t.notOk(validate(broken), 'the schema does reject a bad value (min scale -1)');
+});
+
+t.test('func.yaml sets only variables the config module reads', async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as FuncYaml;
+  const names = doc.run.envs.map((e) => e.name);
+  const known = new Set<string>(CONFIG_VARIABLES);
+  t.same(
+    names.filter((n) => !known.has(n)),
+    [],
+    'no unknown variables',
+  );
+  t.ok(names.includes('MODEL_PATH'), 'the required MODEL_PATH is set');
+  const paths = doc.run.volumes.map((v) => v.path);
+  const value = (n: string): string => doc.run.envs.find((e) => e.name === n)!.value;
+  t.ok(
+    paths.some((p) => value('MODEL_PATH').startsWith(p + '/')),
+    'MODEL_PATH is on a mounted volume',
+  );
+  t.ok(paths.includes(value('INPUT_DIR')), 'INPUT_DIR is a mounted volume');
+  t.ok(paths.includes(value('OUTPUT_DIR')), 'OUTPUT_DIR is a mounted volume');
+  t.ok(paths.includes('/tmp'), '/tmp is a volume (read-only root filesystem)');
+  t.equal(doc.deploy.annotations['autoscaling.knative.dev/min-scale'], '0', 'scales to zero');
+});
+
+t.test("func.yaml's health endpoints are served by the function", async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as FuncYaml;
+  const server = await startServer('function', { env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: '/tmp' } });
+  t.teardown(() => server.stop('SIGKILL'));
+  for (const probe of [doc.deploy.healthEndpoints.liveness, doc.deploy.healthEndpoints.readiness]) {
+    const res = await fetch(server.url + probe);
+    t.equal(res.status, 200, `${probe} answers 200 once ready`);
+  }
+});
+
+/** The Dockerfile as instructions: [keyword, argument] per logical line. */
+function instructions(text: string): [string, string][] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [kw, ...rest] = l.split(/\s+/);
+      return [kw!.toUpperCase(), rest.join(' ')] as [string, string];
+    });
+}
+
+t.test('Dockerfile', async (t) => {
+  const text = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const ins = instructions(text);
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
+  const froms = ins.filter(([k]) => k === 'FROM');
+  t.ok(froms.length >= 3, 'multi-stage: build, CPU and GPU runtimes');
+  const args = new Map(
+    ins.filter(([k, a]) => k === 'ARG' && a.includes('=')).map(([, a]) => a.split('=') as [string, string]),
+  );
+  for (const image of ['NODE_IMAGE', 'CUDA_IMAGE']) {
+    const ref = args.get(image);
+    t.match(ref, /^[\w./-]+:\d+\.\d+\.\d+[\w.-]*$/, `${image} is pinned to a version tag (${ref})`);
+  }
+  t.match(args.get('CUDA_IMAGE'), /cuda:12\.[\d.]+-cudnn-runtime/, 'the GPU base is CUDA 12 with cuDNN');
+  t.match(args.get('NODE_IMAGE'), /^node:22\./, 'Node 22 LTS');
+  t.match(text, /ONNXRUNTIME_NODE_INSTALL=cuda12/, 'the GPU variant installs the CUDA provider');
+  t.match(text, /ARG VARIANT=gpu/, 'GPU by default, a build argument selects the CPU variant');
+
+  const finalStage = ins.slice(ins.lastIndexOf(froms[froms.length - 1]!));
+  const user = finalStage.filter(([k]) => k === 'USER').pop()?.[1];
+  t.match(user, /^[1-9]\d*(:\d+)?$/, `the final stage runs as a numeric non-root user (${user})`);
+  const cmd = finalStage.filter(([k]) => k === 'CMD').pop()?.[1];
+  t.same(JSON.parse(cmd ?? 'null'), pkg.scripts.serve.split(' '), 'CMD runs the serve script, node as PID 1');
+  t.ok(
+    finalStage.some(([k, a]) => k === 'EXPOSE' && a === '8080'),
+    'EXPOSE 8080',
+  );
+  t.notOk(
+    ins.some(([k, a]) => k === 'ADD' && /^https?:/.test(a)),
+    'no ADD from a URL',
+  );
+  t.notMatch(text, /(PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE_KEY)\s*=/i, 'no secrets');
+  t.notOk(
+    ins.some(([k, a]) => (k === 'COPY' || k === 'ADD') && /\.onnx|models?\b/.test(a)),
+    'no model copied into the image',
+  );
+
+  const ignore = await readFile(path.join(ROOT, '.dockerignore'), 'utf8');
+  t.match(ignore, /^\*$/m, '.dockerignore excludes everything by default');
+  t.notMatch(ignore, /^!.*(model|\.onnx|shared)/m, 'and lets no model in');
+});

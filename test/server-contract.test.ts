@@ -1,0 +1,3 @@
+import { runContractSuite } from './support/contract-suite.js';
+
+runContractSuite('server');
