@@ -1,0 +1,127 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { isJsonType, parseJson, readCloudEvent, toBuffer } from '../../contract/cloudevent.js';
+import { parseDetectionRecord } from '../../contract/record.js';
+import { REPLY_TYPE } from '../../contract/request.js';
+import { STATUS } from '../../contract/status.js';
+import { DetectionError } from '../../core/errors.js';
+import { eventsTotal, writeDuration } from '../metrics.js';
+import { StoreUnavailableError, type DetectionStore } from '../store.js';
+
+/**
+ * POST / takes the detector's `yolo.detection.completed` events; POST /failures takes whatever a Broker
+ * dead-letters. Both answer 202 with an empty body once the event is stored (or was already), and never reply
+ * with an event, so this sink can never start a loop. Nothing is acknowledged that was not stored: a database
+ * fault is a 503, which the Broker retries.
+ */
+export default async function ingest(app: FastifyInstance, opts: { store: DetectionStore; ready: () => boolean }) {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
+    if (err instanceof DetectionError) {
+      eventsTotal.inc({ outcome: 'invalid' });
+      return reply.code(STATUS[err.code]).send({ error: err.message, code: err.code });
+    }
+    if (err instanceof StoreUnavailableError || !opts.ready()) {
+      eventsTotal.inc({ outcome: 'unavailable' });
+      reply.log.warn({ err: (err as Error).message }, 'database unavailable; the event will be redelivered');
+      return reply.code(503).send({
+        error: 'The database is unavailable; the event was not stored and should be delivered again.',
+        code: 'DATABASE_UNAVAILABLE',
+      });
+    }
+    throw err;
+  };
+
+  const timed = async <T>(work: () => Promise<T>): Promise<T> => {
+    const end = writeDuration.startTimer();
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  };
+
+  app.post('/', async (req, reply) => {
+    try {
+      const event = readCloudEvent({ headers: req.headers, body: req.body });
+      if (event.type !== REPLY_TYPE) {
+        throw new DetectionError(
+          'WRONG_EVENT_TYPE',
+          `The event type is "${event.type}"; this endpoint takes "${REPLY_TYPE}".`,
+        );
+      }
+      if (!isJsonType(event.datacontenttype) || event.base64) {
+        throw new DetectionError('INVALID_DATA', 'The event data must be JSON (datacontenttype application/json).');
+      }
+      const data = event.mode === 'binary' ? parseJson(event.data, 'The event data') : event.data;
+      const record = parseDetectionRecord(data);
+      if (!opts.ready()) throw new StoreUnavailableError('the schema is not migrated yet');
+      const outcome = await timed(() =>
+        opts.store.storeEvent({
+          eventId: event.id,
+          eventSource: event.source,
+          time: event.time ?? new Date(),
+          subject: event.subject,
+          record,
+        }),
+      );
+      eventsTotal.inc({ outcome });
+      req.log.info({ ceId: event.id, ceSource: event.source, outcome }, 'detection event');
+      return reply.code(202).send();
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  app.post('/failures', async (req, reply) => {
+    try {
+      const event = readCloudEvent({ headers: req.headers, body: req.body });
+      const x = event.extensions;
+      let data: string | undefined;
+      if (event.data !== undefined && event.data !== null) {
+        const bytes = toBuffer(event.data);
+        if (bytes === undefined) data = JSON.stringify(event.data);
+        else if (!event.base64 && isJsonType(event.datacontenttype)) data = bytes.toString('utf8');
+        else data = `base64:${bytes.toString('base64')}`;
+      }
+      if (!opts.ready()) throw new StoreUnavailableError('the schema is not migrated yet');
+      const outcome = await timed(() =>
+        opts.store.storeFailure({
+          eventId: event.id,
+          eventSource: event.source,
+          eventType: event.type,
+          time: event.time,
+          errorCode: x.knativeerrorcode,
+          errorDest: x.knativeerrordest,
+          // Knative sends the failed reply's body base64-encoded; keep it readable when it is text.
+          errorData: decodeErrorData(x.knativeerrordata),
+          data,
+          extensions: x,
+        }),
+      );
+      eventsTotal.inc({ outcome: outcome === 'stored' ? 'failure_stored' : 'failure_duplicate' });
+      req.log.warn(
+        { ceId: event.id, ceSource: event.source, ceType: event.type, errorCode: x.knativeerrorcode },
+        'dead-lettered event',
+      );
+      return reply.code(202).send();
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+}
+
+/** knativeerrordata is base64 of the failing response body; show it as text when it is text. */
+export function decodeErrorData(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return value;
+  const text = Buffer.from(value, 'base64').toString('utf8');
+  const printable = [...text].every((ch) => {
+    const c = ch.codePointAt(0)!;
+    return c === 9 || c === 10 || c === 13 || (c >= 32 && c !== 127 && c !== 0xfffd);
+  });
+  return printable ? text : value;
+}

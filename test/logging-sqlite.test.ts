@@ -1,0 +1,3 @@
+import { runLoggingSuite } from './support/logging-suite.js';
+
+runLoggingSuite('sqlite');
