@@ -31,7 +31,10 @@ COPY --from=build /usr/local/bin/node /usr/local/bin/node
 ENV EXECUTION_PROVIDERS=cuda,cpu
 
 FROM runtime-${VARIANT}
+# glibc gives each thread (libvips', onnxruntime's) its own malloc arena; two arenas keep RSS after 300 requests
+# near 250 MB instead of 310 MB, at no measured cost in throughput (README, "Performance").
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     PORT=8080 \
     MODEL_PATH=/models/model.onnx \
     INPUT_DIR=/data/input \

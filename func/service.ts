@@ -79,6 +79,8 @@ export class DetectionService {
       // sharp defaults to one libvips thread on glibc Linux (against fragmentation); decode and encode take half
       // the time with one per core (bench), and the concurrency limit on decoded images bounds the memory.
       sharp.concurrency(config.imageThreads || availableParallelism());
+      // Every request brings a new image, so libvips' operation cache (up to 50 MB) would only hold dead results.
+      sharp.cache(false);
       const model = this.batching(loaded);
       this.model = model;
       const detector = new Detector(model, this.store, {

@@ -67,11 +67,20 @@ interface Server {
   stop(): void;
 }
 
+/** Started as the image starts it: the same entry point, and the Dockerfile's MALLOC_ARENA_MAX unless set. */
 async function startServer(out: string): Promise<Server> {
   const port = await freePort();
   const startedAt = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'func', 'server', 'start.js')], {
-    env: { ...process.env, MODEL_PATH: MODEL, INPUT_DIR: out, OUTPUT_DIR: out, PORT: String(port), LOG_LEVEL: 'warn' },
+    env: {
+      MALLOC_ARENA_MAX: '2',
+      ...process.env,
+      MODEL_PATH: MODEL,
+      INPUT_DIR: out,
+      OUTPUT_DIR: out,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
     stdio: 'ignore',
   });
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, startedAt, stop: () => child.kill('SIGKILL') };
@@ -127,7 +136,10 @@ async function main(): Promise<void> {
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     samples: SAMPLES,
     settings: Object.fromEntries(
-      ['INFERENCE_THREADS', 'IMAGE_THREADS', 'MAX_BATCH', 'MAX_BATCH_DELAY_MS'].map((k) => [k, process.env[k] ?? '']),
+      ['INFERENCE_THREADS', 'IMAGE_THREADS', 'MAX_BATCH', 'MAX_BATCH_DELAY_MS', 'MALLOC_ARENA_MAX'].map((k) => [
+        k,
+        process.env[k] ?? (k === 'MALLOC_ARENA_MAX' ? '2' : ''),
+      ]),
     ),
   };
   process.stderr.write('bare session.run…\n');
