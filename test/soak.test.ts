@@ -30,7 +30,10 @@ async function openFds(pid: number): Promise<{ files: number; sockets: number }>
 t.test(`soak: ${REQUESTS} requests at concurrency ${CONCURRENCY}`, async (t) => {
   const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-soak-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
-  const server = await startServer('server', { env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work } });
+  // MALLOC_ARENA_MAX as the image sets it (Dockerfile), so memory is measured as it runs in a pod.
+  const server = await startServer('server', {
+    env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work, MALLOC_ARENA_MAX: '2' },
+  });
   t.teardown(() => server.stop('SIGKILL'));
   const dir = path.join(COCO128, 'images');
   const images = await Promise.all(
