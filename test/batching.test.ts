@@ -61,7 +61,7 @@ t.test('four concurrent images share one run and each gets its own detections', 
   const sizes: number[] = [];
   const dyn = await load(t, YOLOV8N_DYNBATCH);
   t.equal(dyn.info.batch, 'dynamic');
-  const batched = detectorOn(batchedModel(dyn, { maxBatch: 4, maxDelayMs: 1000 }, (n) => sizes.push(n)));
+  const batched = detectorOn(batchedModel(dyn, { maxBatch: 4, maxDelayMs: 5000 }, (n) => sizes.push(n)));
   const alone = detectorOn(await load(t, YOLOV8N));
 
   const b = await analyseAll(batched);
@@ -110,7 +110,7 @@ t.test('the server batches concurrent requests; a corrupt image fails alone', as
       INPUT_DIR: IMAGES,
       OUTPUT_DIR: out,
       MAX_BATCH: '4',
-      MAX_BATCH_DELAY_MS: '300',
+      MAX_BATCH_DELAY_MS: '1000',
     },
   });
   t.teardown(() => server.stop('SIGKILL'));
