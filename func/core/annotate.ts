@@ -74,27 +74,71 @@ export function captionFor(d: Detection): string {
   return `${d.label} ${d.confidence.toFixed(2)}`;
 }
 
-/** Draws boxes and "label 0.87" captions into the decoded pixels, in place, lowest confidence first. */
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+const overlaps = (a: Rect, b: Rect): boolean => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+
+/**
+ * Where each caption goes: above its box, else just inside its top edge, else below or inside its bottom edge,
+ * taking the first spot that no more confident caption already holds, so adjacent boxes do not hide each other's
+ * labels. `boxes` come most confident first; the result is in the same order.
+ */
+export function placeCaptions(
+  boxes: readonly Rect[],
+  sizes: readonly { w: number; h: number }[],
+  imageWidth: number,
+  imageHeight: number,
+): Rect[] {
+  const placed: Rect[] = [];
+  boxes.forEach((box, i) => {
+    const { w, h } = sizes[i]!;
+    const x0 = Math.min(Math.max(0, box.x0), Math.max(0, imageWidth - w));
+    const candidates = [box.y0 - h, box.y0, box.y1, box.y1 - h]
+      .filter((y) => y >= 0 && y + h <= imageHeight)
+      .map((y) => ({ x0, y0: y, x1: x0 + w, y1: y + h }));
+    const y = Math.max(0, Math.min(box.y0, imageHeight - h));
+    const fallback = { x0, y0: y, x1: x0 + w, y1: y + h };
+    placed.push(candidates.find((c) => !placed.some((p) => overlaps(c, p))) ?? candidates[0] ?? fallback);
+  });
+  return placed;
+}
+
+/** Draws boxes and "label 0.87" captions into the decoded pixels, in place; captions avoid each other. */
 export function drawDetections(img: DecodedImage, detections: readonly Detection[]): void {
   const { line, text } = annotationScale(img.width, img.height);
   const pad = text * 2;
-  for (const d of [...detections].reverse()) {
+  const ordered = [...detections].sort((a, b) => b.confidence - a.confidence);
+  for (const d of [...ordered].reverse()) {
     const c = classColour(d.classId);
     const { x1, y1, x2, y2 } = d.box;
     fillRect(img, x1, y1, x2, y1 + line, c);
     fillRect(img, x1, y2 - line, x2, y2, c);
     fillRect(img, x1, y1, x1 + line, y2, c);
     fillRect(img, x2 - line, y1, x2, y2, c);
-    const caption = captionFor(d);
-    const w = caption.length * (GLYPH_WIDTH + 1) * text - text + 2 * pad;
-    const h = GLYPH_HEIGHT * text + 2 * pad;
-    // Above the box when there is room, otherwise just inside its top edge.
-    const top = y1 - h >= 0 ? y1 - h : y1;
-    const left = Math.min(Math.max(0, x1), Math.max(0, img.width - w));
-    fillRect(img, left, top, left + w, top + h, c);
+  }
+  const captions = ordered.map(captionFor);
+  const spots = placeCaptions(
+    ordered.map((d) => ({ x0: d.box.x1, y0: d.box.y1, x1: d.box.x2, y1: d.box.y2 })),
+    captions.map((caption) => ({
+      w: caption.length * (GLYPH_WIDTH + 1) * text - text + 2 * pad,
+      h: GLYPH_HEIGHT * text + 2 * pad,
+    })),
+    img.width,
+    img.height,
+  );
+  // Captions go on top of every box, most confident last so it wins where spots still collide.
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const c = classColour(ordered[i]!.classId);
+    const spot = spots[i]!;
+    fillRect(img, spot.x0, spot.y0, spot.x1, spot.y1, c);
     const luminance = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
     const ink: Rgb = luminance > 150 ? [0, 0, 0] : [255, 255, 255];
-    drawText(img, caption, Math.round(left + pad), Math.round(top + pad), text, ink);
+    drawText(img, captions[i]!, Math.round(spot.x0 + pad), Math.round(spot.y0 + pad), text, ink);
   }
 }
 
