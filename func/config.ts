@@ -43,6 +43,20 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Runs a loader at process start: an invalid variable prints `<program>: invalid configuration: <message>` and
+ * exits 1, rather than a stack trace. Shared by every entry point.
+ */
+export function loadOrExit<T>(program: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${program}: invalid configuration: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
 /** Every variable this module reads, for the manifest cross-checks and the README table. */
 export const CONFIG_VARIABLES = [
   'MODEL_PATH',

@@ -3,7 +3,7 @@
  * with the configuration checked first so a bad value stops the process with a message, not a stack trace.
  */
 import type { Server } from 'node:http';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig, loadOrExit } from '../config.js';
 
 /**
  * faas-js-runtime's published types give health checks HTTP/2 types and log levels as a numeric enum; at run
@@ -15,16 +15,7 @@ type StartRuntime = (func: object, options: { port: number; logLevel: string; bo
 process.env.METRICS_URL ??= '/metrics/runtime';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`knative-yolo: invalid configuration: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadOrExit('knative-yolo', loadConfig);
   const [runtime, func, { installFront }, { collectProcessMetrics }, { bodyLimitFor }] = await Promise.all([
     import('faas-js-runtime'),
     import('./index.js'),

@@ -3,7 +3,7 @@
  * background, retried every two seconds until the database answers, and readiness turns true after that.
  * On SIGTERM it stops taking requests, finishes the ones in flight, closes the database and exits 0.
  */
-import { ConfigError, loadLoggingConfig, type LoggingConfig } from '../config.js';
+import { loadLoggingConfig, loadOrExit } from '../config.js';
 import { createLogger } from '../logger.js';
 import { buildLoggingApp, type LoggingState } from './app.js';
 import type { Db } from './db.js';
@@ -12,16 +12,7 @@ import { SqlDetectionStore } from './sql-store.js';
 import { SqliteDb } from './sqlite-db.js';
 
 async function main(): Promise<void> {
-  let config: LoggingConfig;
-  try {
-    config = loadLoggingConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`knative-yolo logging: invalid configuration: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadOrExit('knative-yolo logging', loadLoggingConfig);
   const log = createLogger(config.logLevel, 'knative-yolo-logging');
   let db: Db;
   try {

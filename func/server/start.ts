@@ -4,22 +4,13 @@
  * On SIGTERM it stops taking new requests, lets in-flight ones finish within SHUTDOWN_GRACE_SECONDS, and
  * exits 0.
  */
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { loadConfig, loadOrExit } from '../config.js';
 import { createLogger } from '../logger.js';
 import { collectProcessMetrics } from '../metrics.js';
 import { DetectionService } from '../service.js';
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`knative-yolo: invalid configuration: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadOrExit('knative-yolo', loadConfig);
   const log = createLogger(config.logLevel, 'knative-yolo-server');
   collectProcessMetrics();
   const service = new DetectionService(config, log);
