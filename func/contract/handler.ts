@@ -19,7 +19,7 @@ import { STATUS, type ErrorBody } from './status.js';
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
-  body: string | Buffer;
+  body: string;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';

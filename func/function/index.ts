@@ -42,7 +42,7 @@ export async function handle(context: Context): Promise<HttpReturn> {
   return {
     statusCode: response.status,
     headers: response.headers,
-    body: typeof response.body === 'string' ? response.body : response.body.toString('utf8'),
+    body: response.body,
   };
 }
 
