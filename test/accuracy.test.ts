@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import sharp from 'sharp';
@@ -8,10 +7,10 @@ import { loadModel } from '../func/core/model.js';
 import { OutputStore } from '../func/core/storage.js';
 import { meanAveragePrecision, parseYoloLabels, type ImageEval } from './support/coco-map.js';
 import { COCO128, YOLOV8N } from './support/paths.js';
+import { scratchDir } from './support/scratch.js';
 
 t.test('yolov8n int8 on coco128: mAP50-95 at conf 0.001', async (t) => {
-  const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-map-'));
-  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const out = await scratchDir(t, 'kyolo-map-');
   const model = await loadModel(YOLOV8N, { providers: ['cpu'] });
   t.teardown(() => model.release());
   const imagesDir = path.join(COCO128, 'images');

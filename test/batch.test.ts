@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -8,6 +7,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { listFiles } from './support/contract-suite.js';
 import { COCO128, IMAGES, ROOT, YOLOV8N } from './support/paths.js';
+import { scratchDir } from './support/scratch.js';
 
 const run = promisify(execFile);
 const CLI = path.join(ROOT, 'dist', 'func', 'cli', 'main.js');
@@ -28,8 +28,7 @@ async function detect(...args: string[]): Promise<{ code: number; stdout: string
 t.test(
   'detect over coco128: 128 annotated images, 128 JSON records and a summary; a second run skips them all',
   async (t) => {
-    const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-batch-'));
-    t.teardown(() => rm(out, { recursive: true, force: true }));
+    const out = await scratchDir(t, 'kyolo-batch-');
     const first = await detect(COCO_IMAGES, '--out', out, '--concurrency', '2');
     t.equal(first.code, 0, first.stderr.slice(-500));
     t.match(first.stdout, /^128 images: 128 done, 0 skipped, 0 failed;/);
@@ -71,8 +70,7 @@ t.test(
 );
 
 t.test('a corrupt image is reported, the others are done, non-images are skipped with a warning', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kyolo-batch-mixed-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'kyolo-batch-mixed-');
   const input = path.join(dir, 'in');
   await mkdir(path.join(input, 'sub'), { recursive: true });
   await copyFile(path.join(IMAGES, 'bus.jpg'), path.join(input, 'bus.jpg'));
@@ -103,8 +101,7 @@ t.test('a corrupt image is reported, the others are done, non-images are skipped
 });
 
 t.test('two index shards together cover every image exactly once', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kyolo-batch-shards-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'kyolo-batch-shards-');
   const input = path.join(dir, 'in');
   await mkdir(input);
   const names = (await readdir(COCO_IMAGES)).sort().slice(0, 7);

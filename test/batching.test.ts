@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -11,6 +11,7 @@ import { loadModelInWorker } from '../func/core/worker-model.js';
 import { iouWith } from './support/expected.js';
 import { COCO128, IMAGES, YOLOV8N, YOLOV8N_DYNBATCH } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 /**
  * Micro-batching on the real dynamic-batch model: images stacked into one session.run must come back to the
@@ -102,8 +103,7 @@ t.test('a static model cannot be batched', async (t) => {
 });
 
 t.test('the server batches concurrent requests; a corrupt image fails alone', async (t) => {
-  const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-batching-'));
-  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const out = await scratchDir(t, 'kyolo-batching-');
   const server = await startServer('server', {
     env: {
       MODEL_PATH: YOLOV8N_DYNBATCH,
@@ -138,8 +138,7 @@ t.test('the server batches concurrent requests; a corrupt image fails alone', as
 });
 
 t.test('MAX_BATCH on a static model is ignored with a warning', async (t) => {
-  const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-batching-'));
-  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const out = await scratchDir(t, 'kyolo-batching-');
   const server = await startServer('server', {
     env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: out, MAX_BATCH: '4' },
   });

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { badCases } from './support/battery.js';
 import { listFiles } from './support/contract-suite.js';
 import { IMAGES, YOLOV8N } from './support/paths.js';
 import { startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
 
@@ -17,8 +17,7 @@ async function rss(url: string): Promise<number> {
 
 for (const target of ['function', 'server'] as const) {
   t.test(`${target}: a battery of bad input gets 4xx JSON errors, never a 5xx, and leaves nothing`, async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), `kyolo-battery-${target}-`));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, `kyolo-battery-${target}-`);
     const input = path.join(work, 'input');
     const output = path.join(work, 'output');
     const outside = path.join(work, 'outside');

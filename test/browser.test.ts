@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { IMAGES, YOLOV8N } from './support/paths.js';
 import { startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 /** The upload page, end to end in headless Chromium (Debian's package; .ci/run installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -14,8 +14,7 @@ t.test(
   'upload page in a real browser',
   { skip: !existsSync(CHROMIUM) && !process.env.CI && `no ${CHROMIUM}` },
   async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-browser-'));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, 'kyolo-browser-');
     const server = await startServer('server', { env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: work } });
     t.teardown(() => server.stop('SIGKILL'));
     const browser = await chromium.launch({

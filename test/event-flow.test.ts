@@ -1,12 +1,11 @@
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { BrokerHarness } from './support/broker-harness.js';
 import { listFiles } from './support/contract-suite.js';
 import { render, type Resource } from './support/kustomize.js';
-import { IMAGES, ROOT, YOLOV8N } from './support/paths.js';
+import { ROOT, YOLOV8N } from './support/paths.js';
 import { binaryEvent, pathEvent, startServer, type RunningServer } from './support/server-process.js';
+import { scratchVolumes } from './support/scratch.js';
 
 /**
  * The event flow of the cluster, without a cluster: the real detector server and the real logging service,
@@ -36,13 +35,7 @@ const toEvent = (init: RequestInit): { headers: Record<string, string>; body: st
 });
 
 t.test('event flow through the Triggers, against the real detector and logging service', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-flow-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
-  const input = path.join(work, 'input');
-  const output = path.join(work, 'output');
-  await mkdir(path.join(input, 'uploads'), { recursive: true });
-  await mkdir(output);
-  await copyFile(path.join(IMAGES, 'bus.jpg'), path.join(input, 'uploads', 'bus.jpg'));
+  const { work, input, output } = await scratchVolumes(t, 'kyolo-flow-');
   const detector = await startServer('server', {
     env: { MODEL_PATH: YOLOV8N, INPUT_DIR: input, OUTPUT_DIR: output, K_SERVICE: 'yolo-detector' },
   });

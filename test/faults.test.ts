@@ -7,6 +7,7 @@ import t from 'tap';
 import { listFiles } from './support/contract-suite.js';
 import { IMAGES, YOLOV8N } from './support/paths.js';
 import { binaryEvent, pathEvent, startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 /** What happens when the volumes, the model or the process fail: each answer checked against real faults. */
 
@@ -49,8 +50,7 @@ t.test(
 );
 
 t.test('a corrupt or unreadable model: a clear reason at start, readiness false, no stack trace', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-badmodel-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-badmodel-');
   await chmod(work, 0o755);
   const corrupt = path.join(work, 'corrupt.onnx');
   await writeFile(corrupt, (await readFile(YOLOV8N)).subarray(0, 300_000));
@@ -86,8 +86,7 @@ t.test('a corrupt or unreadable model: a clear reason at start, readiness false,
 t.test(
   'kill -9 in the middle of writes: after a restart no partial file is visible and temp files are gone',
   async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-kill-'));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, 'kyolo-kill-');
     const output = path.join(work, 'output');
     // A temp file as a killed writer leaves it, next to a completed pair.
     await mkdir(path.join(output, '2026', '01', '02'), { recursive: true });
@@ -136,8 +135,7 @@ t.test(
 );
 
 t.test('the same event delivered eight times at once: one set of files, the same reply', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-concurrent-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-concurrent-');
   const server = await startServer('server', { env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: work } });
   t.teardown(() => server.stop('SIGKILL'));
   const replies = await Promise.all(
@@ -160,8 +158,7 @@ t.test('the same event delivered eight times at once: one set of files, the same
 });
 
 t.test('function: SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-fn-sigterm-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-fn-sigterm-');
   const server = await startServer('function', { env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: work } });
   t.teardown(() => server.stop('SIGKILL'));
   const big = await sharp(path.join(IMAGES, 'bus.jpg')).resize(3000).jpeg().toBuffer();

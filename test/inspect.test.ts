@@ -1,12 +1,12 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { identityModel } from './support/onnx-builder.js';
 import { IMAGES, MODELS, ROOT, YOLOV8N } from './support/paths.js';
 import { pathEvent, startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 const run = promisify(execFile);
 const CLI = path.join(ROOT, 'dist', 'func', 'cli', 'main.js');
@@ -62,8 +62,7 @@ t.test('--self-test runs one image and prints the detections and the time', asyn
 });
 
 t.test('files that are not usable detectors are refused with a one-line reason', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kyolo-inspect-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'kyolo-inspect-');
   const files: [string, Buffer | string, RegExp][] = [
     ['truncated.onnx', (await readFile(YOLOV8N)).subarray(0, 200_000), /is not a valid ONNX model/],
     ['notes.onnx', 'this is a text file, not a model\n', /is a text file, not an ONNX model/],
@@ -85,8 +84,7 @@ t.test('files that are not usable detectors are refused with a one-line reason',
 
 for (const target of ['server', 'function'] as const) {
   t.test(`${target}: MODEL_SHA256 pins the model; MODEL_NAME names it`, async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-pin-'));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, 'kyolo-pin-');
     const env = { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: work };
     const wrong = 'ab'.repeat(32);
     const pinnedWrong = await startServer(target, { env: { ...env, MODEL_SHA256: wrong }, waitReady: false });

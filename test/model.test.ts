@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import t, { type Test } from 'tap';
@@ -8,6 +7,7 @@ import { describeModelFile, loadModel, ModelLoadError } from '../func/core/model
 import { OutputStore } from '../func/core/storage.js';
 import { BUS, iouWith, missing, ZIDANE } from './support/expected.js';
 import { IMAGES, YOLO11N_192, YOLO11N_320, YOLOV8N, YOLOV8N_DYNBATCH } from './support/paths.js';
+import { scratchDir } from './support/scratch.js';
 
 const job = (file: string, options: DetectionJob['options'] = {}): DetectionJob => ({
   requestId: file,
@@ -18,8 +18,7 @@ const job = (file: string, options: DetectionJob['options'] = {}): DetectionJob 
 });
 
 async function detectorFor(t: Test, model: string, inputDir = IMAGES): Promise<{ detector: Detector; out: string }> {
-  const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-model-'));
-  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const out = await scratchDir(t, 'kyolo-model-');
   const m = await loadModel(model, { providers: ['cpu'] });
   t.teardown(() => m.release());
   const detector = new Detector(m, new OutputStore(out), {
@@ -119,8 +118,7 @@ t.test('ONNX metadata is read from the file, not guessed', async (t) => {
 });
 
 t.test('files that are not models are refused with a reason', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kyolo-bad-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'kyolo-bad-');
   await t.rejects(loadModel(path.join(dir, 'missing.onnx'), { providers: ['cpu'] }), /does not exist/);
   const text = path.join(dir, 'text.onnx');
   const { writeFile } = await import('node:fs/promises');
@@ -136,8 +134,7 @@ t.test('files that are not models are refused with a reason', async (t) => {
 });
 
 t.test('EXIF orientation is honoured', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kyolo-exif-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'kyolo-exif-');
   // bus.jpg stored rotated 90° clockwise with an EXIF tag telling viewers to rotate it back.
   const rotated = await sharp(path.join(IMAGES, 'bus.jpg'))
     .rotate(90)

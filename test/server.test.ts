@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
@@ -7,14 +6,14 @@ import { listFiles } from './support/contract-suite.js';
 import { BUS, missing } from './support/expected.js';
 import { IMAGES, YOLOV8N } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 /** What the container server adds to the contract: multipart uploads, the page, outputs, logs, shutdown. */
 
 const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
 
 t.test('container server', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-server-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-server-');
   const output = path.join(work, 'output');
   await mkdir(output);
   const server = await startServer('server', {
@@ -162,8 +161,7 @@ t.test('container server', async (t) => {
 });
 
 t.test('SIGTERM: in-flight requests complete, new ones are refused, exit 0', async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-sigterm-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-sigterm-');
   const server = await startServer('server', {
     env: { MODEL_PATH: YOLOV8N, INPUT_DIR: IMAGES, OUTPUT_DIR: work, SHUTDOWN_GRACE_SECONDS: '20' },
   });

@@ -1,9 +1,9 @@
-import { readdir, readFile, readlink, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { COCO128, YOLOV8N } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
+import { scratchDir } from './support/scratch.js';
 
 /**
  * A soak of the container server: SOAK_REQUESTS requests (default 240 here; `npm run soak` runs 2,000) at
@@ -28,8 +28,7 @@ async function openFds(pid: number): Promise<{ files: number; sockets: number }>
 }
 
 t.test(`soak: ${REQUESTS} requests at concurrency ${CONCURRENCY}`, async (t) => {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'kyolo-soak-'));
-  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const work = await scratchDir(t, 'kyolo-soak-');
   // MALLOC_ARENA_MAX as the image sets it (Dockerfile), so memory is measured as it runs in a pod.
   const server = await startServer('server', {
     env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work, MALLOC_ARENA_MAX: '2' },

@@ -1,5 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
@@ -7,6 +6,7 @@ import t from 'tap';
 import { BUS, missing, ZIDANE } from './expected.js';
 import { IMAGES, YOLOV8N } from './paths.js';
 import { binaryEvent, pathEvent, startServer, type RunningServer, type Target } from './server-process.js';
+import { scratchDir, scratchVolumes } from './scratch.js';
 
 /**
  * The HTTP contract of POST /, as the core issue states it, run against a real server process with the real
@@ -60,13 +60,7 @@ interface ErrorCase {
 
 export function runContractSuite(target: Target): void {
   t.test(`${target}: the CloudEvent contract over HTTP`, async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), `kyolo-${target}-`));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
-    const input = path.join(work, 'input');
-    const output = path.join(work, 'output');
-    await mkdir(path.join(input, 'uploads'), { recursive: true });
-    await mkdir(output);
-    await copyFile(path.join(IMAGES, 'bus.jpg'), path.join(input, 'uploads', 'bus.jpg'));
+    const { work, input, output } = await scratchVolumes(t, `kyolo-${target}-`);
     await copyFile(path.join(IMAGES, 'zidane.jpg'), path.join(input, 'zidane.jpg'));
     await writeFile(path.join(work, 'outside.jpg'), await readFile(path.join(IMAGES, 'bus.jpg')));
     await symlink(path.join(work, 'outside.jpg'), path.join(input, 'escape.jpg'));
@@ -393,8 +387,7 @@ export function runContractSuite(target: Target): void {
   });
 
   t.test(`${target}: a model that cannot load keeps the server unready, and requests get 503`, async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), `kyolo-${target}-nomodel-`));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, `kyolo-${target}-nomodel-`);
     const server = await startServer(target, {
       env: { MODEL_PATH: path.join(work, 'missing.onnx'), INPUT_DIR: work, OUTPUT_DIR: work },
       waitReady: false,
@@ -417,8 +410,7 @@ export function runContractSuite(target: Target): void {
   t.test(
     `${target}: EXECUTION_PROVIDERS=cuda,cpu falls back to the CPU with a warning and a metric label`,
     async (t) => {
-      const work = await mkdtemp(path.join(os.tmpdir(), `kyolo-${target}-cuda-`));
-      t.teardown(() => rm(work, { recursive: true, force: true }));
+      const work = await scratchDir(t, `kyolo-${target}-cuda-`);
       const server = await startServer(target, {
         env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work, EXECUTION_PROVIDERS: 'cuda,cpu' },
       });
@@ -439,8 +431,7 @@ export function runContractSuite(target: Target): void {
   );
 
   t.test(`${target}: an output volume it cannot write gives 503 and no partial file`, async (t) => {
-    const work = await mkdtemp(path.join(os.tmpdir(), `kyolo-${target}-ro-`));
-    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const work = await scratchDir(t, `kyolo-${target}-ro-`);
     const input = path.join(work, 'input');
     const output = path.join(work, 'output');
     await mkdir(input);

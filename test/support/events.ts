@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { replyMessage } from '../../func/contract/reply.js';
@@ -43,6 +43,7 @@ export function realRecords(): Promise<DetectionRecord[]> {
       records.push(record);
     }
     await model.release();
+    await rm(out, { recursive: true, force: true });
     return records;
   })();
   return cache;
