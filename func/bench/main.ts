@@ -15,9 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { decodeImage } from '../core/decode.js';
-import { letterboxGeometry, letterboxInto } from '../core/letterbox.js';
-import { loadModel } from '../core/model.js';
+import { decodeImage } from '../detector/core/decode.js';
+import { letterboxGeometry, letterboxInto } from '../detector/core/letterbox.js';
+import { loadModel } from '../detector/core/model.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MODEL = process.env.BENCH_MODEL ?? path.join(ROOT, '..', 'shared', 'models', 'yolov8n-coco-int8-640.onnx');
@@ -71,7 +71,7 @@ interface Server {
 async function startServer(out: string): Promise<Server> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'func', 'server', 'start.js')], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'func', 'detector', 'server', 'start.js')], {
     env: {
       MALLOC_ARENA_MAX: '2',
       ...process.env,

@@ -1,9 +1,10 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Detector, DetectOptions, DetectionRecord } from '../core/detector.js';
-import { DetectionError } from '../core/errors.js';
-import type { OutputStore } from '../core/storage.js';
+import type { Detector, DetectOptions } from '../detector/core/detector.js';
+import type { OutputStore } from '../detector/core/storage.js';
+import { DetectionError } from '../shared/errors.js';
+import type { DetectionRecord } from '../shared/record.js';
 
 /**
  * Batch mode: every image under a folder (or a list of files) through the same core as the services, with the

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { ConfigError, loadConfig } from '../config.js';
-import { optionsFromForm } from '../contract/options.js';
-import { Detector } from '../core/detector.js';
-import { loadModel } from '../core/model.js';
-import { OutputStore } from '../core/storage.js';
+import { OPTION_NAMES, optionsFromStrings, REQUEST_OPTIONS } from '../detector/contract/options.js';
+import { Detector } from '../detector/core/detector.js';
+import { loadModel } from '../detector/core/model.js';
+import { OutputStore } from '../detector/core/storage.js';
+import { detectorDefaults, loadConfig } from '../detector/service/config.js';
+import { ConfigError } from '../shared/env.js';
 import { collectInputs, runBatch, summaryCsv, type ItemResult } from './batch.js';
 import { UsageError } from './usage-error.js';
 
@@ -28,6 +29,11 @@ function describe(r: ItemResult): string {
   }
 }
 
+/** The request options as flags (`--max-detections`, …), all strings, parsed as the upload form's fields are. */
+const OPTION_FLAGS = Object.fromEntries(
+  OPTION_NAMES.map((name) => [REQUEST_OPTIONS[name].flag, { type: 'string' as const }]),
+);
+
 /** `knative-yolo detect`: batch mode over a folder, as a person at a terminal or a Kubernetes Job runs it. */
 export async function detect(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -36,10 +42,7 @@ export async function detect(args: string[]): Promise<number> {
     options: {
       out: { type: 'string' },
       model: { type: 'string' },
-      conf: { type: 'string' },
-      iou: { type: 'string' },
-      classes: { type: 'string' },
-      'max-detections': { type: 'string' },
+      ...OPTION_FLAGS,
       concurrency: { type: 'string' },
       force: { type: 'boolean', default: false },
       'shard-index': { type: 'string' },
@@ -61,24 +64,15 @@ export async function detect(args: string[]): Promise<number> {
       throw new UsageError('give --model or set MODEL_PATH');
     throw err;
   }
-  const options = optionsFromForm({
-    conf: values.conf,
-    iou: values.iou,
-    classes: values.classes,
-    maxDetections: values['max-detections'],
-  });
+  const flags = values as Record<string, unknown>;
+  const options = optionsFromStrings(
+    Object.fromEntries(OPTION_NAMES.map((name) => [name, flags[REQUEST_OPTIONS[name].flag] as string | undefined])),
+  );
 
   const inputs = await collectInputs(positionals);
   const model = await loadModel(config.modelPath, { name: config.modelName, providers: config.executionProviders });
   const out = new OutputStore(values.out);
-  const detector = new Detector(model, out, {
-    conf: config.confThreshold,
-    iou: config.iouThreshold,
-    maxDetections: config.maxDetections,
-    inputDir: '/',
-    maxImageBytes: config.maxImageBytes,
-    maxImagePixels: config.maxImagePixels,
-  });
+  const detector = new Detector(model, out, detectorDefaults(config, '/'));
   detector.classFilterFor(options.classes);
 
   // A bar for a person at a terminal; one plain line per image for logs (a Job's pod, CI).

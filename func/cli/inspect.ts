@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { Detector } from '../core/detector.js';
-import { loadModel, type ModelInfo, type Provider } from '../core/model.js';
-import { OutputStore } from '../core/storage.js';
+import { REQUEST_OPTIONS } from '../detector/contract/options.js';
+import { Detector } from '../detector/core/detector.js';
+import { loadModel, type ModelInfo, type Provider } from '../detector/core/model.js';
+import { OutputStore } from '../detector/core/storage.js';
 
 /** What `knative-yolo inspect` reports about a model file, as printed with --json. */
 export interface Inspection {
@@ -89,9 +90,9 @@ export async function inspectModel(file: string, selfTestImage?: string): Promis
     };
     if (selfTestImage) {
       const detector = new Detector(model, new OutputStore(os.tmpdir()), {
-        conf: 0.25,
-        iou: 0.7,
-        maxDetections: 300,
+        conf: REQUEST_OPTIONS.conf.default,
+        iou: REQUEST_OPTIONS.iou.default,
+        maxDetections: REQUEST_OPTIONS.maxDetections.default,
         inputDir: os.tmpdir(),
         maxImageBytes: 512 * 1024 * 1024,
         maxImagePixels: 1_000_000_000,

@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { env } from 'onnxruntime-node';
-import { DetectionError } from '../core/errors.js';
-import { ModelLoadError } from '../core/model.js';
+import { ModelLoadError } from '../detector/core/model.js';
+import { DetectionError } from '../shared/errors.js';
 import { detect } from './detect.js';
 import { formatInspection, inspectModel } from './inspect.js';
 import { UsageError } from './usage-error.js';
@@ -20,7 +20,8 @@ const USAGE = `usage:
       run it here. --self-test runs one image through the pipeline and prints the detections and time.
 
   knative-yolo detect <folder or files…> --out <folder> [--model M] [--conf C] [--iou I] [--classes a,b]
-                      [--max-detections N] [--concurrency N] [--force] [--shard-index I --shard-count N]
+                      [--max-detections N] [--annotate false] [--concurrency N] [--force]
+                      [--shard-index I --shard-count N]
       Detect objects in every image under the folders (recursively) and in the files given. For each image,
       <out>/<path>.json holds the detections and <out>/<path> the annotated image (<path>.png when the source
       is neither JPEG nor PNG). Images whose JSON exists are skipped unless --force. A summary is written to

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import errors from '../server/plugins/errors.js';
+import errors from '../shared/http/errors-plugin.js';
+import { errorBody } from '../shared/error-body.js';
 import { registry, requestErrorsTotal } from './metrics.js';
 import ingest from './routes/ingest.js';
 import query from './routes/query.js';
@@ -41,14 +42,14 @@ export async function buildLoggingApp(
 
   app.get('/health/liveness', { logLevel: 'warn' }, async () => ({ status: 'alive' }));
   app.get('/health/readiness', { logLevel: 'warn' }, async (_req, reply) => {
-    if (!state.migrated) return reply.code(503).send({ error: 'The schema is not migrated yet.', code: 'NOT_READY' });
+    if (!state.migrated) return reply.code(503).send(errorBody('NOT_READY', 'The schema is not migrated yet.'));
     try {
       await store.ping();
       return { status: 'ready', backend: store.backend };
     } catch (err) {
       return reply
         .code(503)
-        .send({ error: `The database does not answer: ${(err as Error).message}`, code: 'DATABASE_UNAVAILABLE' });
+        .send(errorBody('DATABASE_UNAVAILABLE', `The database does not answer: ${(err as Error).message}`));
     }
   });
   app.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>

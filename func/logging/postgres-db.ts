@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Log } from '../logger.js';
+import type { Log } from '../shared/logger.js';
 import type { Db } from './db.js';
 import { StoreUnavailableError } from './store.js';
 

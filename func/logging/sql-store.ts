@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { MIGRATIONS } from './schema.js';
+import { queryStats } from './stats-query.js';
 import type {
   CompletedEvent,
   Cursor,
@@ -273,51 +274,8 @@ export class SqlDetectionStore implements DetectionStore {
     };
   }
 
-  async stats(since?: Date, until?: Date): Promise<Stats> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (since) {
-      where.push('event_time_ms >= ?');
-      params.push(since.getTime());
-    }
-    if (until) {
-      where.push('event_time_ms < ?');
-      params.push(until.getTime());
-    }
-    const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const rFilter = where.length ? `WHERE ${where.map((w) => `r.${w}`).join(' AND ')}` : '';
-    const [totals] = await this.db.query<{ requests: unknown; detections: unknown }>(
-      `SELECT COUNT(*) AS requests, COALESCE(SUM(detection_count), 0) AS detections FROM requests ${filter}`,
-      params,
-    );
-    const requests = n(totals?.requests ?? 0);
-    const perLabel = await this.db.query<{ label: string; count: unknown }>(
-      `SELECT d.label AS label, COUNT(*) AS count FROM detections d JOIN requests r ON r.id = d.request_pk ${rFilter}
-       GROUP BY d.label ORDER BY count DESC, label`,
-      params,
-    );
-    const perHour = await this.db.query<{ hour: string; requests: unknown; detections: unknown }>(
-      `SELECT event_hour AS hour, COUNT(*) AS requests, SUM(detection_count) AS detections FROM requests ${filter}
-       GROUP BY event_hour ORDER BY event_hour`,
-      params,
-    );
-    // Nearest-rank percentiles, one indexed row each, so they stay cheap on a large table.
-    const percentile = async (p: number): Promise<number | null> => {
-      if (requests === 0) return null;
-      const offset = Math.max(0, Math.ceil(p * requests) - 1);
-      const rows = await this.db.query<{ total_ms: unknown }>(
-        `SELECT total_ms FROM requests ${filter} ORDER BY total_ms LIMIT 1 OFFSET ?`,
-        [...params, offset],
-      );
-      return rows[0] ? n(rows[0].total_ms) : null;
-    };
-    return {
-      requests,
-      detections: n(totals?.detections ?? 0),
-      perLabel: perLabel.map((r) => ({ label: r.label, count: n(r.count) })),
-      perHour: perHour.map((r) => ({ hour: r.hour, requests: n(r.requests), detections: n(r.detections) })),
-      totalMs: { p50: await percentile(0.5), p95: await percentile(0.95) },
-    };
+  stats(since?: Date, until?: Date): Promise<Stats> {
+    return queryStats(this.db, since, until);
   }
 
   async ping(): Promise<void> {

@@ -3,8 +3,9 @@
  * background, retried every two seconds until the database answers, and readiness turns true after that.
  * On SIGTERM it stops taking requests, finishes the ones in flight, closes the database and exits 0.
  */
-import { loadLoggingConfig, loadOrExit } from '../config.js';
-import { createLogger } from '../logger.js';
+import { loadOrExit } from '../shared/env.js';
+import { createLogger } from '../shared/logger.js';
+import { loadLoggingConfig } from './config.js';
 import { buildLoggingApp, type LoggingState } from './app.js';
 import type { Db } from './db.js';
 import { PostgresDb } from './postgres-db.js';

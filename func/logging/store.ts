@@ -1,4 +1,4 @@
-import type { DetectionRecord } from '../core/detector.js';
+import type { DetectionRecord } from '../shared/record.js';
 
 /** What the logging service keeps, and the queries it answers; one implementation per SQL dialect adapter. */
 

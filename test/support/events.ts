@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { replyMessage } from '../../func/contract/reply.js';
-import { Detector, type DetectionRecord } from '../../func/core/detector.js';
-import { loadModel } from '../../func/core/model.js';
-import { OutputStore } from '../../func/core/storage.js';
+import { replyMessage } from '../../func/detector/contract/reply.js';
+import { Detector } from '../../func/detector/core/detector.js';
+import type { DetectionRecord } from '../../func/shared/record.js';
+import { loadModel } from '../../func/detector/core/model.js';
+import { OutputStore } from '../../func/detector/core/storage.js';
 import { IMAGES, YOLOV8N } from './paths.js';
 
 /**

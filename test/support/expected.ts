@@ -1,4 +1,4 @@
-import type { Detection } from '../../func/core/postprocess.js';
+import type { Detection } from '../../func/detector/core/postprocess.js';
 
 /** What ../shared/README.md says a correct pipeline finds with yolov8n-coco-int8-640 (conf 0.25, IoU 0.7). */
 export interface Expected {

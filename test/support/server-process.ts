@@ -5,8 +5,8 @@ import { ROOT } from './paths.js';
 
 /** The two ways the service runs; each is the built entry point a user or the image starts. */
 export const ENTRIES = {
-  function: path.join(ROOT, 'dist', 'func', 'function', 'start.js'),
-  server: path.join(ROOT, 'dist', 'func', 'server', 'start.js'),
+  function: path.join(ROOT, 'dist', 'func', 'detector', 'function', 'start.js'),
+  server: path.join(ROOT, 'dist', 'func', 'detector', 'server', 'start.js'),
   logging: path.join(ROOT, 'dist', 'func', 'logging', 'start.js'),
 } as const;
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { placeCaptions, type Rect } from '../../func/core/annotate.js';
+import { placeCaptions, type Rect } from '../../func/detector/core/annotate.js';
 
 const box = (x0: number, y0: number, x1: number, y1: number): Rect => ({ x0, y0, x1, y1 });
 const size = { w: 100, h: 20 };

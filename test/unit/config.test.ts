@@ -1,5 +1,6 @@
 import t from 'tap';
-import { ConfigError, loadConfig } from '../../func/config.js';
+import { loadConfig } from '../../func/detector/service/config.js';
+import { ConfigError } from '../../func/shared/env.js';
 
 t.test('defaults', async (t) => {
   const c = loadConfig({ MODEL_PATH: '/models/m.onnx' });
@@ -7,9 +8,7 @@ t.test('defaults', async (t) => {
     modelPath: '/models/m.onnx',
     inputDir: '/data/input',
     outputDir: '/data/output',
-    confThreshold: 0.25,
-    iouThreshold: 0.7,
-    maxDetections: 300,
+    defaults: { conf: 0.25, iou: 0.7, maxDetections: 300 },
     executionProviders: ['cpu'],
     port: 8080,
   });

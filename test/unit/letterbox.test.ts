@@ -1,5 +1,11 @@
 import t from 'tap';
-import { letterboxGeometry, letterboxInto, pyRound, toOriginal, PAD_VALUE } from '../../func/core/letterbox.js';
+import {
+  letterboxGeometry,
+  letterboxInto,
+  pyRound,
+  toOriginal,
+  PAD_VALUE,
+} from '../../func/detector/core/letterbox.js';
 
 t.test('pyRound rounds halves to even, as Python 3 does', async (t) => {
   t.same([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].map(pyRound), [0, 2, 2, -0, -2, 2, 3]);

@@ -4,7 +4,7 @@ import {
   parseImageSize,
   parsePythonLiteral,
   PyLiteralError,
-} from '../../func/core/ultralytics-metadata.js';
+} from '../../func/detector/core/ultralytics-metadata.js';
 
 t.test('parses the literals Ultralytics writes', async (t) => {
   t.same(parseClassNames("{0: 'person', 1: 'bicycle', 2: \"traffic light\"}"), ['person', 'bicycle', 'traffic light']);

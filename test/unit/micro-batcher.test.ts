@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MicroBatcher } from '../../func/core/micro-batcher.js';
+import { MicroBatcher } from '../../func/detector/core/micro-batcher.js';
 
 /** A runBatch that records each batch and answers item → item * 10, failing on negative items. */
 function recorder(delayMs = 0): { batches: number[][]; run: (items: number[]) => Promise<number[]> } {

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { iou, nms } from '../../func/core/nms.js';
-import type { Candidates } from '../../func/core/output-layout.js';
+import { iou, nms } from '../../func/detector/core/nms.js';
+import type { Candidates } from '../../func/detector/core/output-layout.js';
 
 const candidates = (rows: [number, number, number, number, number, number][]): Candidates => ({
   boxes: Float32Array.from(rows.flatMap((r) => r.slice(0, 4))),

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { letterboxGeometry } from '../../func/core/letterbox.js';
-import { decodeOutput, detectLayout, LayoutError } from '../../func/core/output-layout.js';
-import { postprocess } from '../../func/core/postprocess.js';
+import { letterboxGeometry } from '../../func/detector/core/letterbox.js';
+import { decodeOutput, detectLayout, LayoutError } from '../../func/detector/core/output-layout.js';
+import { postprocess } from '../../func/detector/core/postprocess.js';
 
 t.test('detectLayout from shapes and class counts', async (t) => {
   t.same(detectLayout([1, 84, 8400], 80), { layout: 'v8', classCount: 80 });
@@ -80,11 +80,11 @@ t.test('postprocess undoes the letterbox, clips, sorts, and drops boxes clipped 
     ...[0, 0, 60, 60, 0.95, 1], // entirely in the left padding: dropped
   ]);
   const names = ['person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus'];
-  const dets = postprocess('end2end', data, [1, 3, 6], 0, lb, 810, 1080, names, {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-  });
+  const dets = postprocess(
+    { layout: 'end2end', data, dims: [1, 3, 6], batchIndex: 0 },
+    { letterbox: lb, width: 810, height: 1080, classNames: names },
+    { conf: 0.25, iou: 0.7, maxDetections: 300 },
+  );
   t.same(
     dets.map((d) => d.label),
     ['bus', 'person'],

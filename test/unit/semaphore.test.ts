@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Semaphore } from '../../func/core/semaphore.js';
+import { Semaphore } from '../../func/detector/core/semaphore.js';
 
 t.test('runs at most `limit` tasks at once, in arrival order', async (t) => {
   const s = new Semaphore(2);

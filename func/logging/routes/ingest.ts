@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isJsonType, parseJson, readCloudEvent, toBuffer } from '../../contract/cloudevent.js';
-import { parseDetectionRecord } from '../../contract/record.js';
-import { REPLY_TYPE } from '../../contract/request.js';
-import { STATUS } from '../../contract/status.js';
-import { DetectionError } from '../../core/errors.js';
+import { expectEventType, isJsonType, parseJson, readCloudEvent, toBuffer } from '../../shared/cloudevent.js';
+import { errorBody, STATUS } from '../../shared/error-body.js';
+import { DetectionError } from '../../shared/errors.js';
+import { parseDetectionRecord, REPLY_TYPE } from '../../shared/record.js';
 import { eventsTotal, writeDuration } from '../metrics.js';
 import { StoreUnavailableError, type DetectionStore } from '../store.js';
 
@@ -22,15 +21,19 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
     if (err instanceof DetectionError) {
       eventsTotal.inc({ outcome: 'invalid' });
-      return reply.code(STATUS[err.code]).send({ error: err.message, code: err.code });
+      return reply.code(STATUS[err.code]).send(errorBody(err.code, err.message));
     }
     if (err instanceof StoreUnavailableError || !opts.ready()) {
       eventsTotal.inc({ outcome: 'unavailable' });
       reply.log.warn({ err: (err as Error).message }, 'database unavailable; the event will be redelivered');
-      return reply.code(503).send({
-        error: 'The database is unavailable; the event was not stored and should be delivered again.',
-        code: 'DATABASE_UNAVAILABLE',
-      });
+      return reply
+        .code(503)
+        .send(
+          errorBody(
+            'DATABASE_UNAVAILABLE',
+            'The database is unavailable; the event was not stored and should be delivered again.',
+          ),
+        );
     }
     throw err;
   };
@@ -47,12 +50,7 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
   app.post('/', async (req, reply) => {
     try {
       const event = readCloudEvent({ headers: req.headers, body: req.body });
-      if (event.type !== REPLY_TYPE) {
-        throw new DetectionError(
-          'WRONG_EVENT_TYPE',
-          `The event type is "${event.type}"; this endpoint takes "${REPLY_TYPE}".`,
-        );
-      }
+      expectEventType(event, REPLY_TYPE, 'this endpoint');
       if (!isJsonType(event.datacontenttype) || event.base64) {
         throw new DetectionError('INVALID_DATA', 'The event data must be JSON (datacontenttype application/json).');
       }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { errorBody } from '../../shared/error-body.js';
 import type { Cursor, DetectionStore } from '../store.js';
 
 /** The read API: detections newest first with cursor pagination, one request, failures, and statistics. */
@@ -86,8 +87,7 @@ export default async function query(app: FastifyInstance, opts: { store: Detecti
     },
     async (req, reply) => {
       const found = await opts.store.getRequest(req.params.id);
-      if (!found)
-        return reply.code(404).send({ error: `There is no detection record ${req.params.id}.`, code: 'NOT_FOUND' });
+      if (!found) return reply.code(404).send(errorBody('NOT_FOUND', `There is no detection record ${req.params.id}.`));
       return found;
     },
   );

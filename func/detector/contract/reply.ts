@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import { CloudEvent, HTTP } from 'cloudevents';
+import { REPLY_TYPE, type DetectionRecord } from '../../shared/record.js';
+
+/**
+ * The reply event's id is derived from the request's source and id, so a redelivered request yields a reply
+ * with the same id, and consumers that deduplicate on (source, id), such as the logging service, store it once.
+ */
+export function replyId(requestSource: string, requestId: string): string {
+  return createHash('sha256')
+    .update(REPLY_TYPE)
+    .update('\0')
+    .update(requestSource)
+    .update('\0')
+    .update(requestId)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export interface BinaryMessage {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The `yolo.detection.completed` reply as a binary-mode HTTP message. */
+export function replyMessage(record: DetectionRecord, source: string): BinaryMessage {
+  const event = new CloudEvent({
+    specversion: '1.0',
+    id: replyId(record.requestSource, record.requestId),
+    source,
+    type: REPLY_TYPE,
+    subject: 'path' in record.input ? record.input.path : record.requestId,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    data: record,
+  });
+  const message = HTTP.binary(event);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers)) if (v !== undefined) headers[k.toLowerCase()] = String(v);
+  const body = typeof message.body === 'string' ? message.body : JSON.stringify(record);
+  return { headers, body };
+}

@@ -1,0 +1,212 @@
+import { performance } from 'node:perf_hooks';
+import { annotatedFormatFor, drawDetections, encodeImage } from './annotate.js';
+import { decodeImage } from './decode.js';
+import { DetectionError } from '../../shared/errors.js';
+import type { DetectionRecord, ModelSummary, Timings } from '../../shared/record.js';
+import { readInputFile } from './input-path.js';
+import { letterboxGeometry, letterboxInto } from './letterbox.js';
+import type { Model } from './model.js';
+import { postprocess } from './postprocess.js';
+import { Semaphore } from './semaphore.js';
+import { outputId, outputStem, type OutputStore } from './storage.js';
+
+/** Options a request may set; anything unset takes the service default. */
+export interface DetectOptions {
+  conf: number;
+  iou: number;
+  maxDetections: number;
+  /** Class names to keep; undefined keeps every class. */
+  classes: string[] | undefined;
+  annotate: boolean;
+}
+
+export type ImageInput = { kind: 'bytes'; bytes: Buffer; contentType: string } | { kind: 'path'; path: string };
+
+/** One unit of work: where the image comes from, who asked, and how. Transport-neutral. */
+export interface DetectionJob {
+  requestId: string;
+  requestSource: string;
+  /** The event's time; dates the output folder so redelivery lands on the same files. */
+  time: Date | undefined;
+  input: ImageInput;
+  options: Partial<DetectOptions>;
+}
+
+export interface DetectionOutcome {
+  record: DetectionRecord;
+  /** The annotated image, when one was made (annotate !== false). */
+  annotated: { data: Buffer; contentType: 'image/jpeg' | 'image/png' } | undefined;
+}
+
+/** One image analysed: what `detect` records, before anything is written. */
+export interface Analysis {
+  image: { width: number; height: number };
+  detections: DetectionRecord['detections'];
+  annotated: { data: Buffer; contentType: 'image/jpeg' | 'image/png'; extension: 'jpg' | 'png' } | undefined;
+  timings: Timings;
+}
+
+export interface DetectorDefaults {
+  conf: number;
+  iou: number;
+  maxDetections: number;
+  inputDir: string;
+  maxImageBytes: number;
+  maxImagePixels: number;
+  /**
+   * Most images decoded and in the model at once; the others wait as the compressed bytes they arrived as.
+   * Unset: no limit (the batch CLI bounds its own concurrency).
+   */
+  maxConcurrentImages?: number | undefined;
+}
+
+const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
+
+export class Detector {
+  private readonly classIndex: Map<string, number>;
+  private readonly slots: Semaphore | undefined;
+
+  constructor(
+    readonly model: Model,
+    private readonly store: OutputStore,
+    private readonly defaults: DetectorDefaults,
+  ) {
+    this.classIndex = new Map(model.info.classNames.map((n, i) => [n, i]));
+    if (defaults.maxConcurrentImages) this.slots = new Semaphore(defaults.maxConcurrentImages);
+  }
+
+  /** The class ids for option `classes`; throws INVALID_OPTION for a name the model does not detect. */
+  classFilterFor(classes: string[] | undefined): Set<number> | undefined {
+    if (classes === undefined) return undefined;
+    const ids = new Set<number>();
+    for (const name of classes) {
+      const id = this.classIndex.get(name);
+      if (id === undefined) {
+        throw new DetectionError(
+          'INVALID_OPTION',
+          `Option "classes" names "${name}", which model ${this.model.info.name} does not detect.`,
+        );
+      }
+      ids.add(id);
+    }
+    return ids;
+  }
+
+  /** Runs one inference on a blank image, so the first real request does not pay for kernel setup. */
+  async warmUp(): Promise<void> {
+    const [h, w] = this.model.info.inputSize;
+    await this.model.run(new Float32Array(3 * h * w).fill(114 / 255), 1);
+  }
+
+  /**
+   * Reads (for a path), decodes, runs the model and annotates one image, writing nothing. `detect` adds the
+   * record and the files; the batch CLI and `inspect --self-test` use this directly.
+   */
+  analyse(input: ImageInput, options: Partial<DetectOptions>): Promise<Analysis> {
+    return this.slots ? this.slots.run(() => this.analyseNow(input, options)) : this.analyseNow(input, options);
+  }
+
+  private async analyseNow(input: ImageInput, options: Partial<DetectOptions>): Promise<Analysis> {
+    const t0 = performance.now();
+    const opts: DetectOptions = {
+      conf: options.conf ?? this.defaults.conf,
+      iou: options.iou ?? this.defaults.iou,
+      maxDetections: options.maxDetections ?? this.defaults.maxDetections,
+      classes: options.classes,
+      annotate: options.annotate ?? true,
+    };
+    const classIds = this.classFilterFor(opts.classes);
+    const limits = { maxPixels: this.defaults.maxImagePixels };
+
+    let bytes: Buffer;
+    let declared: string | undefined;
+    if (input.kind === 'path') {
+      bytes = await readInputFile(this.defaults.inputDir, input.path, this.defaults.maxImageBytes);
+    } else {
+      bytes = input.bytes;
+      declared = input.contentType;
+      if (bytes.length > this.defaults.maxImageBytes) {
+        throw new DetectionError(
+          'IMAGE_TOO_LARGE',
+          `The image is ${bytes.length} bytes, over the limit of ${this.defaults.maxImageBytes} bytes.`,
+        );
+      }
+    }
+    const image = await decodeImage(bytes, limits, declared);
+    const decodeMs = ms(t0);
+
+    let t = performance.now();
+    const info = this.model.info;
+    const [h, w] = info.inputSize;
+    const lb = letterboxGeometry(image.width, image.height, w, h);
+    const tensor = new Float32Array(3 * h * w);
+    await letterboxInto(image, lb, tensor);
+    const preprocessMs = ms(t);
+
+    t = performance.now();
+    const out = await this.model.run(tensor, 1);
+    const inferenceMs = ms(t);
+
+    t = performance.now();
+    const detections = postprocess(
+      { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
+      { letterbox: lb, width: image.width, height: image.height, classNames: info.classNames },
+      { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
+    );
+    const postprocessMs = ms(t);
+
+    t = performance.now();
+    let annotated: Analysis['annotated'];
+    const format = annotatedFormatFor(image.format);
+    if (opts.annotate) {
+      drawDetections(image, detections);
+      const data = await encodeImage(image, format);
+      annotated = {
+        data,
+        contentType: format === 'jpeg' ? 'image/jpeg' : 'image/png',
+        extension: format === 'jpeg' ? 'jpg' : 'png',
+      };
+    }
+    const annotateMs = ms(t);
+    return {
+      image: { width: image.width, height: image.height },
+      detections,
+      annotated,
+      timings: { decodeMs, preprocessMs, inferenceMs, postprocessMs, annotateMs, totalMs: ms(t0) },
+    };
+  }
+
+  /** The model as the contract describes it in every record. */
+  modelSummary(): ModelSummary {
+    const info = this.model.info;
+    return { name: info.name, sha256: info.sha256, inputSize: info.inputSize, classes: info.classNames.length };
+  }
+
+  /** Analyses the job's image and writes the annotated image and the JSON record to the output store. */
+  async detect(job: DetectionJob): Promise<DetectionOutcome> {
+    const t0 = performance.now();
+    const analysis = await this.analyse(job.input, job.options);
+    const { annotated } = analysis;
+    const stem = outputStem(job.time ?? new Date(), outputId(job.requestSource, job.requestId));
+    const imagePath = annotated ? `${stem}.${annotated.extension}` : null;
+    const record: DetectionRecord = {
+      requestId: job.requestId,
+      requestSource: job.requestSource,
+      input:
+        job.input.kind === 'path'
+          ? { path: job.input.path }
+          : { contentType: job.input.contentType, bytes: job.input.bytes.length },
+      image: analysis.image,
+      model: this.modelSummary(),
+      detections: analysis.detections,
+      output: { image: imagePath, json: `${stem}.json` },
+      timings: analysis.timings,
+    };
+    const files = [];
+    if (annotated && imagePath) files.push({ relativePath: imagePath, data: annotated.data });
+    record.timings.totalMs = ms(t0);
+    files.push({ relativePath: record.output.json, data: JSON.stringify(record, null, 2) + '\n' });
+    await this.store.write(files);
+    return { record, annotated: annotated && { data: annotated.data, contentType: annotated.contentType } };
+  }
+}

@@ -1,0 +1,183 @@
+import { availableParallelism, hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { DetectionError } from '../../shared/errors.js';
+import type { Log } from '../../shared/logger.js';
+import { batchedModel } from '../core/batched-model.js';
+import type { Detector } from '../core/detector.js';
+import type { Model } from '../core/model.js';
+import { OutputStore } from '../core/storage.js';
+import { loadModelInWorker } from '../core/worker-model.js';
+import { detectorDefaults, type Config } from './config.js';
+import { batchSize, modelInfo, modelLoadSeconds } from './metrics.js';
+
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/**
+ * The detector's lifecycle, shared by every adapter: load and verify the model, run one warm-up inference,
+ * sweep temp files a killed process left behind, then report ready. A load failure is kept as the reason
+ * readiness gives, so the pod stays unready with a message instead of crash-looping with a stack trace.
+ */
+export class DetectionService {
+  private model: Model | undefined;
+  private current: Detector | undefined;
+  private state: Readiness = { ready: false, reason: 'The model is loading.' };
+  private loading: Promise<void> | undefined;
+  private inflight = 0;
+  private idle: (() => void)[] = [];
+  readonly store: OutputStore;
+  /** The `source` of reply events: stable per service, not per pod. */
+  readonly eventSource: string;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Log,
+    env: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    this.store = new OutputStore(config.outputDir);
+    this.eventSource = `/knative-yolo/${env.K_SERVICE ?? hostname()}`;
+  }
+
+  readiness(): Readiness {
+    return this.state;
+  }
+
+  /** The ready detector, or MODEL_NOT_READY (a 503, so a Broker retries once the pod is up). */
+  detector(): Detector {
+    if (!this.current) {
+      throw new DetectionError(
+        'MODEL_NOT_READY',
+        this.state.ready ? 'The model is not loaded.' : `The model is not ready: ${this.state.reason}`,
+      );
+    }
+    return this.current;
+  }
+
+  /** Starts loading once; later calls return the same promise. Never rejects: failures become readiness. */
+  start(): Promise<void> {
+    this.loading ??= this.load();
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const t0 = performance.now();
+    const { config, log } = this;
+    try {
+      // The session runs in a worker thread: inference blocks its thread, and the main one must stay free.
+      // The worker starts first; the image stack (sharp, ~0.2 s to load) is imported while it loads the model.
+      const [loaded, { Detector }, { default: sharp }] = await Promise.all([
+        loadModelInWorker(config.modelPath, {
+          name: config.modelName,
+          providers: config.executionProviders,
+          expectedSha256: config.modelSha256,
+          intraOpThreads: config.inferenceThreads || undefined,
+          onFallback: (from, to, reason) =>
+            log.warn({ from, to, reason }, `execution provider ${from} is unavailable; falling back to ${to}`),
+        }),
+        import('../core/detector.js'),
+        import('sharp'),
+      ]);
+      // sharp defaults to one libvips thread on glibc Linux (against fragmentation); decode and encode take half
+      // the time with one per core (bench), and the concurrency limit on decoded images bounds the memory.
+      sharp.concurrency(config.imageThreads || availableParallelism());
+      // Every request brings a new image, so libvips' operation cache (up to 50 MB) would only hold dead results.
+      sharp.cache(false);
+      const model = this.batching(loaded);
+      this.model = model;
+      const detector = new Detector(model, this.store, {
+        ...detectorDefaults(config),
+        // One batch in the model, one being prepared, one being annotated: enough to keep the model busy.
+        // More would only hold more decoded images in memory and take CPU from inference.
+        maxConcurrentImages: config.maxBatch * 3,
+      });
+      await detector.warmUp();
+      const swept = await this.store.sweepTempFiles();
+      if (swept > 0) log.warn({ swept }, 'removed temp files left by an interrupted write');
+      const seconds = (performance.now() - t0) / 1000;
+      modelLoadSeconds.set(seconds);
+      const { info } = model;
+      modelInfo.set(
+        {
+          name: info.name,
+          sha256: info.sha256,
+          provider: info.provider,
+          fallback: String(info.provider !== config.executionProviders[0]),
+        },
+        1,
+      );
+      this.current = detector;
+      this.state = { ready: true };
+      log.info(
+        {
+          model: info.name,
+          sha256: info.sha256,
+          layout: info.layout,
+          inputSize: info.inputSize,
+          classes: info.classNames.length,
+          provider: info.provider,
+          loadSeconds: Math.round(seconds * 1000) / 1000,
+        },
+        'model ready',
+      );
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.state = { ready: false, reason };
+      log.error({ modelPath: config.modelPath }, `model failed to load: ${reason}`);
+    }
+  }
+
+  /** Wraps the model in a micro-batcher when MAX_BATCH asks for it and the model's batch axis allows it. */
+  private batching(model: Model): Model {
+    const { maxBatch, maxBatchDelayMs } = this.config;
+    if (maxBatch <= 1) return model;
+    if (model.info.batch !== 'dynamic') {
+      this.log.warn(
+        { maxBatch, model: model.info.name },
+        'MAX_BATCH is ignored: the model has a static batch axis, so each image runs alone',
+      );
+      return model;
+    }
+    return batchedModel(model, { maxBatch, maxDelayMs: maxBatchDelayMs }, (size) => batchSize.observe(size));
+  }
+
+  /** Counts a request as in flight until `work` settles, so shutdown can wait for it. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.inflight++;
+    try {
+      return await work();
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  inflightCount(): number {
+    return this.inflight;
+  }
+
+  /**
+   * Turns readiness off and waits for in-flight detections to finish, at most `graceMs`. Requests already
+   * accepted still run: refusing new ones is the HTTP server's job as it closes. Returns how many were still
+   * running when the grace period ran out.
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.state = { ready: false, reason: 'The service is shutting down.' };
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.inflight;
+  }
+
+  async close(): Promise<void> {
+    await this.loading;
+    this.current = undefined;
+    this.state = { ready: false, reason: 'The service is shutting down.' };
+    await this.model?.release();
+    this.model = undefined;
+  }
+}
