@@ -18,8 +18,17 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY func ./func
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# onnxruntime-node's installer takes true/1/ON/skip (script/install-utils.js, parseInstallFlag); any other value,
+# cuda12 included, falls through to "not specified". With true it installs what its metadata lists for the build
+# platform, which is the CUDA provider on linux/x64 and nothing on linux/arm64: so the build checks the result and
+# fails, naming the platform, rather than ship a GPU image that can only run on the CPU.
 RUN if [ "$VARIANT" = "gpu" ]; then \
-      cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js; \
+      cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=true node script/install.js && \
+      platform="$(node -p 'process.platform + "/" + process.arch')" && \
+      lib="bin/napi-v6/$platform/libonnxruntime_providers_cuda.so" && \
+      if [ ! -f "$lib" ]; then \
+        echo "GPU image: $lib is missing; onnxruntime-node installs no CUDA provider for $platform" >&2; exit 1; \
+      fi; \
     fi
 
 FROM ${NODE_IMAGE} AS runtime-cpu
@@ -48,4 +57,4 @@ COPY --from=build /app/dist ./dist
 USER 10001:10001
 EXPOSE 8080
 # node is PID 1 and handles SIGTERM itself (drains in-flight requests, then exits 0): no npm in between.
-CMD ["node", "dist/func/server/start.js"]
+CMD ["node", "dist/func/detector/server/start.js"]

@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import AjvDraft04 from 'ajv-draft-04';
 import t from 'tap';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES } from '../func/config.js';
+import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
 import { startServer } from './support/server-process.js';
 
@@ -88,7 +90,38 @@ t.test('Dockerfile', async (t) => {
   }
   t.match(args.get('CUDA_IMAGE'), /cuda:12\.[\d.]+-cudnn-runtime/, 'the GPU base is CUDA 12 with cuDNN');
   t.match(args.get('NODE_IMAGE'), /^node:22\./, 'Node 22 LTS');
-  t.match(text, /ONNXRUNTIME_NODE_INSTALL=cuda12/, 'the GPU variant installs the CUDA provider');
+  t.test("the GPU stage installs the CUDA provider, with a value onnxruntime-node's installer knows", async (t) => {
+    // The installer's own parser (script/install-utils.js, parseInstallFlag), run on the Dockerfile's value:
+    // cuda12, the value this file once used, falls through to undefined ("not specified").
+    const ort = path.join(ROOT, 'node_modules', 'onnxruntime-node');
+    const { parseInstallFlag } = createRequire(import.meta.url)(path.join(ort, 'script', 'install-utils.js')) as {
+      parseInstallFlag: () => unknown;
+    };
+    const flagFor = (value: string): unknown => {
+      const saved = process.env.ONNXRUNTIME_NODE_INSTALL;
+      process.env.ONNXRUNTIME_NODE_INSTALL = value;
+      try {
+        return parseInstallFlag();
+      } finally {
+        if (saved === undefined) delete process.env.ONNXRUNTIME_NODE_INSTALL;
+        else process.env.ONNXRUNTIME_NODE_INSTALL = saved;
+      }
+    };
+    t.equal(flagFor('cuda12'), undefined, 'cuda12 is not a value the installer knows');
+    const used = /ONNXRUNTIME_NODE_INSTALL=(\S+) node script\/install\.js/.exec(text)?.[1];
+    t.ok(used, `the GPU stage runs the installer (${used})`);
+    t.equal(flagFor(used ?? ''), true, `ONNXRUNTIME_NODE_INSTALL=${used} asks for an install`);
+
+    // The check after it looks where the installer puts the library (script/install.js: bin/napi-v6/<platform>,
+    // the files named in install-metadata.js), and fails naming the platform.
+    const metadata = createRequire(import.meta.url)(path.join(ort, 'script', 'install-metadata.js')) as {
+      manifests: Record<string, Record<string, unknown>>;
+    };
+    t.ok('./libonnxruntime_providers_cuda.so' in metadata.manifests['linux/x64:cuda12']!, 'the library it checks');
+    t.ok(existsSync(path.join(ort, 'bin', 'napi-v6', 'linux', 'x64')), 'the folder layout it checks');
+    t.match(text, /lib="bin\/napi-v6\/\$platform\/libonnxruntime_providers_cuda\.so"/);
+    t.match(text, /if \[ ! -f "\$lib" \]; then[^]*\$platform[^]*exit 1/, 'a missing library fails the build');
+  });
   t.match(text, /ARG VARIANT=gpu/, 'GPU by default, a build argument selects the CPU variant');
 
   const finalStage = ins.slice(ins.lastIndexOf(froms[froms.length - 1]!));
