@@ -13,7 +13,11 @@ import { startServer } from './support/server-process.js';
 
 interface FuncYaml {
   run: { envs: { name: string; value: string }[]; volumes: { path: string; persistentVolumeClaim?: object }[] };
-  deploy: { healthEndpoints: { liveness: string; readiness: string }; annotations: Record<string, string> };
+  deploy: {
+    healthEndpoints: { liveness: string; readiness: string };
+    annotations?: Record<string, string>;
+    options: { scale: { min: number; max: number } };
+  };
 }
 
 t.test('func.yaml is valid against the func CLI schema', async (t) => {
@@ -49,7 +53,7 @@ t.test('func.yaml sets only variables the config module reads (and glibc its are
   t.ok(paths.includes(value('INPUT_DIR')), 'INPUT_DIR is a mounted volume');
   t.ok(paths.includes(value('OUTPUT_DIR')), 'OUTPUT_DIR is a mounted volume');
   t.ok(paths.includes('/tmp'), '/tmp is a volume (read-only root filesystem)');
-  t.equal(doc.deploy.annotations['autoscaling.knative.dev/min-scale'], '0', 'scales to zero');
+  t.equal(doc.deploy.options.scale.min, 0, 'scales to zero');
 });
 
 t.test("func.yaml's health endpoints are served by the function", async (t) => {

@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+import { readYamlDocuments, render, type Resource } from './support/kustomize.js';
+import { ROOT } from './support/paths.js';
+
+/**
+ * Rules that Knative and func enforce and no schema shows, taken from their source (knative/serving 98e5ef9,
+ * knative/func c18d604) and checked against the files here: what `func deploy` and `kubectl apply` would meet.
+ */
+
+const AUTOSCALING_GROUP = 'autoscaling.knative.dev'; // serving pkg/apis/autoscaling/register.go:32
+
+/**
+ * The Service `func deploy` creates from func.yaml, for the parts these rules touch. func's deployer puts
+ * deploy.annotations on the Service's metadata and a copy on the template (pkg/knative/deployer.go:446-466), then
+ * writes options.scale as template annotations only (setServiceOptions, deployer.go:570-602).
+ */
+function serviceFromFuncYaml(doc: Resource): Resource {
+  const annotations: Record<string, string> = { ...(doc.deploy?.annotations ?? {}) };
+  const template: Record<string, string> = { ...annotations };
+  const scale = doc.deploy?.options?.scale ?? {};
+  if (scale.min !== undefined) template[`${AUTOSCALING_GROUP}/min-scale`] = String(scale.min);
+  if (scale.max !== undefined) template[`${AUTOSCALING_GROUP}/max-scale`] = String(scale.max);
+  if (scale.metric !== undefined) template[`${AUTOSCALING_GROUP}/metric`] = scale.metric;
+  if (scale.target !== undefined) template[`${AUTOSCALING_GROUP}/target`] = scale.target.toFixed(6);
+  return {
+    kind: 'Service',
+    metadata: { name: doc.name, annotations },
+    spec: { template: { metadata: { annotations: template } } },
+  };
+}
+
+/**
+ * serving pkg/apis/serving/v1/service_validation.go:33 validates a Service's metadata with
+ * ValidateObjectMetadata(…, false), which refuses every annotation of the autoscaling group
+ * (pkg/apis/serving/metadata_validation.go:81-88: "autoscaling annotations must be put under
+ * spec.template.metadata.annotations"); the revision template takes them (revision_validation.go:39, true).
+ */
+function autoscalingOnServiceMetadata(service: Resource): string[] {
+  return Object.keys(service.metadata?.annotations ?? {}).filter((k) => k.startsWith(AUTOSCALING_GROUP));
+}
+
+t.test('the Service that func deploy would create passes the annotation rule', async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as Resource;
+  const service = serviceFromFuncYaml(doc);
+  t.same(autoscalingOnServiceMetadata(service), [], 'no autoscaling annotation on the Service metadata');
+  const template = service.spec.template.metadata.annotations as Record<string, string>;
+  t.equal(template[`${AUTOSCALING_GROUP}/min-scale`], '0', 'it still scales to zero, from options.scale');
+  t.ok(template[`${AUTOSCALING_GROUP}/max-scale`], 'with a ceiling');
+
+  // The rule catches what func.yaml once had: the same annotations under deploy.annotations.
+  const before = serviceFromFuncYaml({
+    ...doc,
+    deploy: { ...doc.deploy, annotations: { [`${AUTOSCALING_GROUP}/min-scale`]: '0' } },
+  });
+  t.same(autoscalingOnServiceMetadata(before), [`${AUTOSCALING_GROUP}/min-scale`], 'the old func.yaml is refused');
+});
+
+t.test('the Knative Services in knative/ pass the annotation rule', async (t) => {
+  for (const overlay of ['gpu', 'cpu']) {
+    const services = render(path.join(ROOT, 'knative', 'overlays', overlay)).filter(
+      (r) => r.kind === 'Service' && r.apiVersion === 'serving.knative.dev/v1',
+    );
+    t.ok(services.length > 0, `${overlay}: a Knative Service`);
+    for (const s of services) t.same(autoscalingOnServiceMetadata(s), [], `${overlay}: ${s.metadata.name}`);
+  }
+});
+
+/** serving pkg/networking/constants.go:24-42: where Knative reaches a revision pod's queue-proxy. */
+const KNATIVE_PORTS = {
+  dataPlane: [8012, 8013, 8112], // BackendHTTPPort, BackendHTTP2Port, BackendHTTPSPort: activator and gateways
+  autoscaler: [9090], // AutoscalingQueueMetricsPort, scraped by pkg/autoscaler/metrics/stats_scraper.go:215
+};
+
+t.test(
+  "the detector's NetworkPolicy admits every port Knative uses to reach a revision pod, and no more",
+  async (t) => {
+    const [policy] = readYamlDocuments(path.join(ROOT, 'k8s', 'network', 'detector-ingress.yaml'));
+    const fromNamespace = (ns: string): number[] =>
+      (policy!.spec.ingress as Resource[])
+        .filter((rule) =>
+          (rule.from as Resource[]).some(
+            (f) =>
+              f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === ns ||
+              (f.namespaceSelector?.matchExpressions as Resource[] | undefined)?.some(
+                (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In' && e.values.includes(ns),
+              ),
+          ),
+        )
+        .flatMap((rule) => (rule.ports as Resource[]).map((p) => p.port as number));
+    const serving = new Set(fromNamespace('knative-serving'));
+    for (const port of [...KNATIVE_PORTS.dataPlane, ...KNATIVE_PORTS.autoscaler]) {
+      t.ok(serving.has(port), `knative-serving reaches ${port}`);
+    }
+    t.same(
+      [...serving].filter((p) => ![...KNATIVE_PORTS.dataPlane, ...KNATIVE_PORTS.autoscaler].includes(p)),
+      [],
+      'and nothing else',
+    );
+    t.same(new Set(fromNamespace('kourier-system')), new Set(KNATIVE_PORTS.dataPlane), 'the gateway: the data ports');
+  },
+);
+
+t.test('the model loader stages the file, with the sha256, that the ConfigMap serves', async (t) => {
+  const [config] = readYamlDocuments(path.join(ROOT, 'k8s', 'configmap.yaml'));
+  const [job] = readYamlDocuments(path.join(ROOT, 'k8s', 'model-loader-job.yaml'));
+  const env = new Map(
+    (job!.spec.template.spec.containers[0].env as Resource[]).map((e) => [e.name as string, e.value as string]),
+  );
+  t.equal(`/models/${env.get('MODEL_FILE')}`, config!.data.MODEL_PATH, 'MODEL_FILE is the ConfigMap’s MODEL_PATH');
+  t.equal(env.get('MODEL_SHA256'), config!.data.MODEL_SHA256, 'and is checked against the pinned sha256');
+});
