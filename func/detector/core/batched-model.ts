@@ -41,5 +41,6 @@ export function batchedModel(model: Model, options: BatchOptions, onBatch?: (siz
       return batcher.submit(input);
     },
     release: () => model.release(),
+    failure: () => model.failure?.(),
   };
 }

@@ -44,6 +44,8 @@ export interface LoadOptions {
   quiet?: boolean;
   /** Receives the reason when a preferred provider is unavailable and a later one is used. */
   onFallback?: (from: Provider, to: Provider, reason: string) => void;
+  /** Called once if the model stops being able to run after it loaded (its worker thread died). */
+  onFailure?: (err: Error) => void;
 }
 
 const QUANTIZED_OPS = new Set(['ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul', 'DequantizeLinear']);
@@ -53,6 +55,8 @@ export interface Model {
   /** Runs one batch: `input` holds `batch` CHW images. Returns the raw output tensor. */
   run(input: Float32Array, batch: number): Promise<{ data: Float32Array; dims: number[] }>;
   release(): Promise<void>;
+  /** Why the model can no longer run (its worker thread died), or undefined while it can. */
+  failure?(): Error | undefined;
 }
 
 /** Reads, verifies and describes a model file without creating a session (also used by `inspect`). */

@@ -8,7 +8,7 @@ import type { LoadOptions, Model, ModelInfo } from './model.js';
  * in-process one. The input tensor is transferred to the worker, so the caller must not reuse it.
  */
 export async function loadModelInWorker(file: string, options: LoadOptions): Promise<Model> {
-  const { onFallback, ...cloneable } = options;
+  const { onFallback, onFailure, ...cloneable } = options;
   const worker = new Worker(new URL('./inference-worker.js', import.meta.url), {
     workerData: { file, options: cloneable } satisfies WorkerInit,
   });
@@ -18,11 +18,20 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
   >();
   let nextId = 0;
   let failed: Error | undefined;
+  let loaded = false;
+  let released = false;
+  /** After the load, a dead worker is a failure the service must report: nothing can run any more. */
+  const fail = (err: Error): void => {
+    if (failed) return;
+    failed = err;
+    if (loaded && !released) onFailure?.(err);
+  };
 
   const info = await new Promise<ModelInfo>((resolve, reject) => {
     worker.on('message', (msg: WorkerReply) => {
       switch (msg.kind) {
         case 'loaded':
+          loaded = true;
           resolve(msg.info as ModelInfo);
           break;
         case 'fallback':
@@ -47,15 +56,16 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
     });
     // A worker that dies (out of memory, a native crash) fails everything waiting on it, and every later run.
     worker.on('error', (err) => {
-      failed = err;
+      fail(err);
       reject(err);
       for (const p of pending.values()) p.reject(err);
       pending.clear();
     });
     worker.on('exit', (code) => {
-      failed ??= new Error(`the inference worker exited (${code})`);
-      reject(failed);
-      for (const p of pending.values()) p.reject(failed);
+      fail(new Error(`the inference worker exited (code ${code})`));
+      const err = failed!;
+      reject(err);
+      for (const p of pending.values()) p.reject(err);
       pending.clear();
     });
   }).catch(async (err: unknown) => {
@@ -75,8 +85,10 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
     info,
     run: (input, batch) => call({ input, batch }, [input.buffer as ArrayBuffer]),
     async release() {
+      released = true;
       if (!failed) await call({ release: true }).catch(() => undefined);
       await worker.terminate();
     },
+    failure: () => (released ? undefined : failed),
   };
 }

@@ -47,7 +47,7 @@ export function readiness(_request: unknown, reply: HealthReply): void {
 }
 
 export function liveness(_request: unknown, reply: HealthReply): void {
-  const r = livenessResponse();
+  const r = livenessResponse(service);
   reply.code(r.status).headers(r.headers).send(r.body);
 }
 

@@ -58,7 +58,9 @@ export async function runRequest(
       );
     return { outcome };
   } catch (err) {
-    const error = failureResponse(err, log);
+    // A run in flight when the inference worker died fails as that, not as an unexplained internal error.
+    const life = service.liveness();
+    const error = failureResponse(life.ready ? err : new DetectionError('MODEL_UNAVAILABLE', life.reason), log);
     observe(t0, error.status);
     return { error };
   } finally {

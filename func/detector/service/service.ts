@@ -38,11 +38,28 @@ export class DetectionService {
   }
 
   readiness(): Readiness {
-    return this.state;
+    const dead = this.deadReason();
+    return dead ? { ready: false, reason: dead } : this.state;
+  }
+
+  /**
+   * Alive unless the model can no longer run (its worker thread died): nothing in this process can bring it back,
+   * so liveness fails and the kubelet restarts the container, instead of every request failing on a ready pod.
+   */
+  liveness(): Readiness {
+    const dead = this.deadReason();
+    return dead ? { ready: false, reason: dead } : { ready: true };
+  }
+
+  private deadReason(): string | undefined {
+    const failure = this.model?.failure?.();
+    return failure && `The inference worker died (${failure.message}); this container must be restarted.`;
   }
 
   /** The ready detector, or MODEL_NOT_READY (a 503, so a Broker retries once the pod is up). */
   detector(): Detector {
+    const dead = this.deadReason();
+    if (dead) throw new DetectionError('MODEL_UNAVAILABLE', dead);
     if (!this.current) {
       throw new DetectionError(
         'MODEL_NOT_READY',
@@ -72,6 +89,8 @@ export class DetectionService {
           intraOpThreads: config.inferenceThreads || undefined,
           onFallback: (from, to, reason) =>
             log.warn({ from, to, reason }, `execution provider ${from} is unavailable; falling back to ${to}`),
+          onFailure: (err) =>
+            log.error({ err: err.message }, 'the inference worker died: readiness and liveness now fail'),
         }),
         import('../core/detector.js'),
         import('sharp'),
