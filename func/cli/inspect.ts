@@ -14,7 +14,7 @@ export interface Inspection {
   irVersion: number;
   opsets: { domain: string; version: number }[];
   input: { name: string; type: string; shape: (number | string)[] };
-  output: { name: string; shape: (number | string)[] };
+  output: { name: string; type: string; shape: (number | string)[] };
   layout: ModelInfo['layout'];
   layoutDescription: string;
   task: string | undefined;
@@ -74,8 +74,8 @@ export async function inspectModel(file: string, selfTestImage?: string): Promis
       },
       irVersion: info.onnx.irVersion,
       opsets: info.onnx.opsets,
-      input: { name: info.inputName, type: 'float32', shape: info.inputShape },
-      output: { name: info.outputName, shape: info.outputShape },
+      input: { name: info.inputName, type: info.inputType, shape: info.inputShape },
+      output: { name: info.outputName, type: info.outputType, shape: info.outputShape },
       layout: info.layout,
       layoutDescription: LAYOUTS[info.layout],
       task: info.task,
@@ -138,7 +138,7 @@ export function formatInspection(i: Inspection): string {
     ],
     ['opsets', `IR ${i.irVersion}; ${i.opsets.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}`],
     ['input', `${i.input.name} ${i.input.type} ${shape(i.input.shape)}`],
-    ['output', `${i.output.name} ${shape(i.output.shape)}`],
+    ['output', `${i.output.name} ${i.output.type} ${shape(i.output.shape)}`],
     ['layout', i.layoutDescription],
     ['task', i.task ?? '(not in metadata)'],
     ['classes', `${i.classes}: ${names}`],

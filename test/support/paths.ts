@@ -11,3 +11,4 @@ export const YOLOV8N = path.join(MODELS, 'yolov8n-coco-int8-640.onnx');
 export const YOLO11N_320 = path.join(MODELS, 'yolo11n-coco-int8-320.onnx');
 export const YOLO11N_192 = path.join(MODELS, 'yolo11n-coco-int8-192.onnx');
 export const YOLOV8N_DYNBATCH = path.join(MODELS, 'yolov8n-coco-int8-640-dynbatch.onnx');
+export const YOLOV8N_FP16 = path.join(MODELS, 'yolov8n-coco-fp16io-640.onnx');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { ModelLoadError } from './model-errors.js';
 import { readOnnxModelInfo, type OnnxModelInfo } from './onnx-proto.js';
 import { detectLayout, type OutputLayout } from './output-layout.js';
@@ -28,6 +29,9 @@ export interface ModelInfo {
   inputShape: (number | string)[];
   outputShape: (number | string)[];
   quantized: boolean;
+  /** The element type of the input and of the output: float16 for Ultralytics' half=True exports. */
+  inputType: 'float32' | 'float16';
+  outputType: 'float32' | 'float16';
   onnx: OnnxModelInfo;
   /** The execution provider the session actually runs on. */
   provider: Provider;
@@ -131,11 +135,24 @@ export async function loadModel(file: string, options: LoadOptions): Promise<Mod
       info,
       async run(input, batch) {
         const [h, w] = info.inputSize;
-        const tensor = new Tensor('float32', input, [batch, 3, h, w]);
+        const dims = [batch, 3, h, w];
+        // A half=True export takes and gives float16; the rest of the pipeline stays float32.
+        const tensor =
+          info.inputType === 'float16'
+            ? new Tensor('float16', toFloat16Bits(input), dims)
+            : new Tensor('float32', input, dims);
         const out = await session.run({ [info.inputName]: tensor });
         const value = out[info.outputName];
-        if (!value || value.type !== 'float32') throw new Error(`model output ${info.outputName} is not float32`);
-        return { data: value.data as Float32Array, dims: [...value.dims] };
+        if (!value || value.type !== info.outputType) {
+          throw new Error(`model output ${info.outputName} is not ${info.outputType}`);
+        }
+        const data =
+          value.type === 'float16'
+            ? value.data instanceof Uint16Array
+              ? fromFloat16Bits(value.data)
+              : Float32Array.from(value.data as ArrayLike<number>)
+            : (value.data as Float32Array);
+        return { data, dims: [...value.dims] };
       },
       release: () => session.release(),
     };
@@ -160,19 +177,16 @@ function describeSession(
   if (session.outputNames.length < 1) throw new ModelLoadError('the model has no output');
   const input = session.inputMetadata[0]!;
   const output = session.outputMetadata[0]!;
-  if (input.isTensor && input.type === 'float16') {
+  const isFloat = (type: string): type is 'float32' | 'float16' => type === 'float32' || type === 'float16';
+  if (!input.isTensor || !isFloat(input.type) || input.shape.length !== 4) {
     throw new ModelLoadError(
-      `input '${input.name}' is float16: a half=True export. Export without half=True; the CUDA provider runs ` +
-        'the float32 model on the GPU',
-    );
-  }
-  if (!input.isTensor || input.type !== 'float32' || input.shape.length !== 4) {
-    throw new ModelLoadError(
-      `a detector takes one float32 [B, 3, H, W] image tensor; input '${input.name}' is ` +
+      `a detector takes one float32 or float16 [B, 3, H, W] image tensor; input '${input.name}' is ` +
         (input.isTensor ? `${input.type} [${input.shape.join(', ')}]` : 'not a tensor'),
     );
   }
-  if (!output.isTensor) throw new ModelLoadError(`output '${output.name}' is not a tensor`);
+  if (!output.isTensor || !isFloat(output.type)) {
+    throw new ModelLoadError(`output '${output.name}' is not a float32 or float16 tensor`);
+  }
   const classNames = metadataValue(onnx, 'names', parseClassNames);
   const imgsz = metadataValue(onnx, 'imgsz', parseImageSize);
   const stride = metadataValue(onnx, 'stride', (s) => Number(parsePythonLiteral(s)));
@@ -215,6 +229,8 @@ function describeSession(
     inputShape: [...input.shape] as (number | string)[],
     outputShape,
     quantized: onnx.opTypes.some((op) => QUANTIZED_OPS.has(op)),
+    inputType: input.type,
+    outputType: output.type,
     onnx,
     provider,
   };
