@@ -43,12 +43,14 @@ t.test('inspect reports layout, classes, input size and batch of every shared mo
     t.equal(r.task, 'detect');
     t.ok(r.quantized && r.quantizedOps.includes('ConvInteger'), `${file}: int8 (ConvInteger)`);
     t.ok(shaTable.includes(`| ${file} |`) && shaTable.includes(r.sha256), `${file}: sha256 matches the shared table`);
-    t.same(r.providers[0], { name: 'cpu', available: true });
+    t.same(r.providers[0], { name: 'cpu', available: true, opsOffProvider: [] });
     t.equal(r.providers[1].name, 'cuda', 'cuda is probed too');
+    t.same(r.providers[1].opsOffProvider, ['ConvInteger'], `${file}: ConvInteger has no CUDA kernel`);
   }
   const table = await cli('inspect', YOLOV8N);
   t.match(table.stdout, /^layout\s+v8: YOLOv8\/11\/12/m, 'the table names the layout');
   t.match(table.stdout, /^batch\s+static \(1\)/m);
+  t.match(table.stdout, /^providers\s+cpu: available; cuda: .*, but ConvInteger would run on the CPU$/m);
 });
 
 t.test('--self-test runs one image and prints the detections and the time', async (t) => {
@@ -66,7 +68,7 @@ t.test('files that are not usable detectors are refused with a one-line reason',
   const files: [string, Buffer | string, RegExp][] = [
     ['truncated.onnx', (await readFile(YOLOV8N)).subarray(0, 200_000), /is not a valid ONNX model/],
     ['notes.onnx', 'this is a text file, not a model\n', /is a text file, not an ONNX model/],
-    ['vector.onnx', identityModel([1, 4]), /a detector takes one float32 \[B, 3, H, W\] image tensor/],
+    ['vector.onnx', identityModel([1, 4]), /a detector takes one float32 or float16 \[B, 3, H, W\] image tensor/],
     ['image-to-image.onnx', identityModel([1, 3, 8, 8]), /output shape \[1, 3, 8, 8\] is not a detector output/],
     ['segmenter.onnx', identityModel([1, 3, 8, 8], [1, 3, 8, 8], { task: 'segment' }), /the model's task is 'segment'/],
   ];

@@ -112,3 +112,18 @@ t.test('the model loader stages the file, with the sha256, that the ConfigMap se
   t.equal(`/models/${env.get('MODEL_FILE')}`, config!.data.MODEL_PATH, 'MODEL_FILE is the ConfigMap’s MODEL_PATH');
   t.equal(env.get('MODEL_SHA256'), config!.data.MODEL_SHA256, 'and is checked against the pinned sha256');
 });
+
+t.test('the GPU overlay serves a float model; the CPU overlay the ConfigMap’s int8 one', async (t) => {
+  const [config] = readYamlDocuments(path.join(ROOT, 'k8s', 'configmap.yaml'));
+  // A container env entry overrides the ConfigMap's (envFrom) value of the same name.
+  const envOf = (overlay: string, name: string): string | undefined => {
+    const service = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service');
+    const own = (service!.spec.template.spec.containers[0].env as Resource[] | undefined)?.find((e) => e.name === name);
+    return own ? own.value : config!.data[name];
+  };
+  // int8 dynamic quantization is what puts ConvInteger in a graph (every int8 model in ../shared has it).
+  t.notMatch(envOf('gpu', 'MODEL_PATH'), /int8|quant/i, `GPU: ${envOf('gpu', 'MODEL_PATH')}`);
+  t.equal(envOf('gpu', 'MODEL_SHA256'), '', 'the int8 pin does not carry over to the GPU model');
+  t.match(envOf('cpu', 'MODEL_PATH'), /int8/, `CPU: ${envOf('cpu', 'MODEL_PATH')}`);
+  t.match(envOf('cpu', 'MODEL_SHA256'), /^[0-9a-f]{64}$/, 'pinned');
+});

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { REQUEST_OPTIONS } from '../detector/contract/options.js';
 import { Detector } from '../detector/core/detector.js';
 import { loadModel, type ModelInfo, type Provider } from '../detector/core/model.js';
+import { opsWithoutKernel } from '../detector/core/provider-support.js';
 import { OutputStore } from '../detector/core/storage.js';
 
 /** What `knative-yolo inspect` reports about a model file, as printed with --json. */
@@ -25,7 +26,8 @@ export interface Inspection {
   batch: ModelInfo['batch'];
   quantized: boolean;
   quantizedOps: string[];
-  providers: { name: Provider; available: boolean; reason?: string }[];
+  /** Per provider: whether it loads here, and the operators it has no kernel for (they would run on the CPU). */
+  providers: { name: Provider; available: boolean; reason?: string; opsOffProvider: string[] }[];
   selfTest?: SelfTest;
 }
 
@@ -54,14 +56,15 @@ export async function inspectModel(file: string, selfTestImage?: string): Promis
   const model = await loadModel(file, { providers: ['cpu'] });
   try {
     const { info } = model;
-    const providers: Inspection['providers'] = [{ name: 'cpu', available: true }];
+    const off = (p: Provider): string[] => opsWithoutKernel(p, info.onnx.opTypes);
+    const providers: Inspection['providers'] = [{ name: 'cpu', available: true, opsOffProvider: off('cpu') }];
     try {
       const cuda = await loadModel(file, { providers: ['cuda'], quiet: true });
       await cuda.release();
-      providers.push({ name: 'cuda', available: true });
+      providers.push({ name: 'cuda', available: true, opsOffProvider: off('cuda') });
     } catch (err) {
       const reason = (err as Error).message.replace(/^onnxruntime cannot load the model: /, '').split('\n')[0];
-      providers.push({ name: 'cuda', available: false, reason: reason ?? 'unavailable' });
+      providers.push({ name: 'cuda', available: false, reason: reason ?? 'unavailable', opsOffProvider: off('cuda') });
     }
     const inspection: Inspection = {
       file,
@@ -149,7 +152,11 @@ export function formatInspection(i: Inspection): string {
     [
       'providers',
       i.providers
-        .map((p) => (p.available ? `${p.name}: available` : `${p.name}: unavailable (${p.reason})`))
+        .map(
+          (p) =>
+            (p.available ? `${p.name}: available` : `${p.name}: unavailable (${p.reason})`) +
+            (p.opsOffProvider.length ? `, but ${p.opsOffProvider.join(', ')} would run on the CPU` : ''),
+        )
         .join('; '),
     ],
   ];

@@ -381,7 +381,7 @@ export function runContractSuite(target: Target): void {
       t.match(text, /^yolo_detections_total\{label="bus"\} \d+/m);
       t.match(
         text,
-        /^yolo_model_info\{name="yolov8n-coco-int8-640",sha256="8c6f0ca5[0-9a-f]+",provider="cpu",fallback="false"\} 1/m,
+        /^yolo_model_info\{name="yolov8n-coco-int8-640",sha256="8c6f0ca5[0-9a-f]+",provider="cpu",fallback="false",ops_off_provider=""\} 1/m,
       );
     });
   });
@@ -416,7 +416,9 @@ export function runContractSuite(target: Target): void {
       });
       t.teardown(() => server.stop('SIGKILL'));
       const metrics = await (await fetch(server.url + '/metrics')).text();
-      const provider = /^yolo_model_info\{.*provider="(\w+)",fallback="(\w+)"\} 1/m.exec(metrics);
+      const provider = /^yolo_model_info\{.*provider="(\w+)",fallback="(\w+)",ops_off_provider="[^"]*"\} 1/m.exec(
+        metrics,
+      );
       t.ok(provider, 'yolo_model_info is exported');
       if (provider?.[1] === 'cuda') {
         t.equal(provider[2], 'false', 'CUDA is available here: no fallback');

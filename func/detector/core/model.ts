@@ -4,6 +4,7 @@ import path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { ModelLoadError } from './model-errors.js';
+import { opsWithoutKernel } from './provider-support.js';
 import { readOnnxModelInfo, type OnnxModelInfo } from './onnx-proto.js';
 import { detectLayout, type OutputLayout } from './output-layout.js';
 import { parseClassNames, parseImageSize, parsePythonLiteral } from './ultralytics-metadata.js';
@@ -35,6 +36,8 @@ export interface ModelInfo {
   onnx: OnnxModelInfo;
   /** The execution provider the session actually runs on. */
   provider: Provider;
+  /** Operators with no kernel on that provider, which onnxruntime runs on the CPU instead (empty on the CPU). */
+  opsOffProvider: string[];
 }
 
 export { ModelLoadError } from './model-errors.js';
@@ -233,5 +236,6 @@ function describeSession(
     outputType: output.type,
     onnx,
     provider,
+    opsOffProvider: opsWithoutKernel(provider, onnx.opTypes),
   };
 }

@@ -49,8 +49,10 @@ export const inflightRequests = new client.Gauge({
 
 export const modelInfo = new client.Gauge({
   name: 'yolo_model_info',
-  help: 'The model being served (value 1); fallback="true" when a preferred execution provider was unavailable',
-  labelNames: ['name', 'sha256', 'provider', 'fallback'] as const,
+  help:
+    'The model being served (value 1); fallback="true" when a preferred execution provider was unavailable; ' +
+    'ops_off_provider lists operators the provider has no kernel for, which run on the CPU',
+  labelNames: ['name', 'sha256', 'provider', 'fallback', 'ops_off_provider'] as const,
 });
 
 let defaultsCollected = false;

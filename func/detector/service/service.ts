@@ -120,6 +120,7 @@ export class DetectionService {
           sha256: info.sha256,
           provider: info.provider,
           fallback: String(info.provider !== config.executionProviders[0]),
+          ops_off_provider: info.opsOffProvider.join(','),
         },
         1,
       );
@@ -133,10 +134,18 @@ export class DetectionService {
           inputSize: info.inputSize,
           classes: info.classNames.length,
           provider: info.provider,
+          opsOffProvider: info.opsOffProvider,
           loadSeconds: Math.round(seconds * 1000) / 1000,
         },
         'model ready',
       );
+      if (info.opsOffProvider.length > 0) {
+        log.warn(
+          { provider: info.provider, ops: info.opsOffProvider },
+          `${info.opsOffProvider.join(', ')} cannot run on ${info.provider}: those nodes run on the CPU, with copies ` +
+            'to and from the device, slower than the CPU alone; serve a float model on this provider',
+        );
+      }
     } catch (err) {
       const reason = (err as Error).message;
       this.state = { ready: false, reason };
