@@ -127,3 +127,85 @@ t.test('the GPU overlay serves a float model; the CPU overlay the ConfigMap’s 
   t.match(envOf('cpu', 'MODEL_PATH'), /int8/, `CPU: ${envOf('cpu', 'MODEL_PATH')}`);
   t.match(envOf('cpu', 'MODEL_SHA256'), /^[0-9a-f]{64}$/, 'pinned');
 });
+
+/** Volumes and mounts as func's deployer makes them (knative/func pkg/k8s/deployer.go:878-985, ProcessVolumes). */
+function funcVolumes(doc: Resource): { volumes: Resource[]; mounts: Resource[] } {
+  const volumes: Resource[] = [];
+  const mounts: Resource[] = [];
+  for (const v of doc.run.volumes as Resource[]) {
+    if (v.persistentVolumeClaim) {
+      const name = `pvc-${v.persistentVolumeClaim.claimName}`;
+      volumes.push({
+        name,
+        persistentVolumeClaim: {
+          claimName: v.persistentVolumeClaim.claimName,
+          readOnly: v.persistentVolumeClaim.readOnly ?? false,
+        },
+      });
+      // deployer.go:975-979: a mount is name and path only; readOnly is never set.
+      mounts.push({ name, mountPath: v.path });
+    } else if (v.emptyDir) {
+      volumes.push({ name: `empty-dir-${mounts.length}`, emptyDir: v.emptyDir });
+      mounts.push({ name: `empty-dir-${mounts.length}`, mountPath: v.path });
+    }
+  }
+  return { volumes, mounts };
+}
+
+/**
+ * serving pkg/apis/serving/k8s_validation.go: a PVC needs kubernetes.podspec-persistent-volume-claim (:110-112);
+ * a writable one also kubernetes.podspec-persistent-volume-write (:114-117); and a read-only claim on a mount that
+ * is not read-only is refused (:760-764).
+ */
+function volumeErrors(volumes: Resource[], mounts: Resource[], features: Record<string, string>): string[] {
+  const errors: string[] = [];
+  for (const v of volumes.filter((v) => v.persistentVolumeClaim)) {
+    if (features['kubernetes.podspec-persistent-volume-claim'] !== 'enabled') errors.push(`${v.name}: PVCs disabled`);
+    if (!v.persistentVolumeClaim.readOnly && features['kubernetes.podspec-persistent-volume-write'] !== 'enabled') {
+      errors.push(`${v.name}: writable PVCs disabled`);
+    }
+    const mount = mounts.find((m) => m.name === v.name);
+    if (v.persistentVolumeClaim.readOnly && !mount?.readOnly)
+      errors.push(`${v.name}: volume is readOnly but mount is not`);
+  }
+  return errors;
+}
+
+t.test('volumes: what func deploy and kubectl apply create passes the PVC rules with the cluster patch', async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as Resource;
+  const features = parse(await readFile(path.join(ROOT, 'knative', 'cluster', 'config-features-patch.yaml'), 'utf8'))
+    .data as Record<string, string>;
+  const fromFunc = funcVolumes(doc);
+  t.same(volumeErrors(fromFunc.volumes, fromFunc.mounts, features), [], 'func deploy');
+  // Why func.yaml cannot ask for a read-only models volume: func would set it on the volume only.
+  const readOnly = structuredClone(doc);
+  readOnly.run.volumes[0].persistentVolumeClaim.readOnly = true;
+  const refused = funcVolumes(readOnly);
+  t.match(volumeErrors(refused.volumes, refused.mounts, features), [/volume is readOnly but mount is not/]);
+
+  for (const overlay of ['gpu', 'cpu']) {
+    const service = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service')!;
+    const spec = service.spec.template.spec;
+    t.same(volumeErrors(spec.volumes, spec.containers[0].volumeMounts, features), [], `kubectl: ${overlay}`);
+    const models = (spec.volumes as Resource[]).find((v) => v.persistentVolumeClaim?.claimName === 'yolo-models');
+    const mount = (spec.containers[0].volumeMounts as Resource[]).find((m) => m.name === models?.name);
+    t.ok(models?.persistentVolumeClaim.readOnly && mount?.readOnly, `kubectl: ${overlay}: models read-only`);
+  }
+});
+
+t.test('the func path and the kubectl path are two Services, each reached by its own Trigger', async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as Resource;
+  const base = render(path.join(ROOT, 'knative', 'base'));
+  const services = base.filter((r) => r.kind === 'Service' && r.apiVersion === 'serving.knative.dev/v1');
+  for (const s of services) t.not(doc.name, s.metadata.name, `func.yaml's name is not ${s.metadata.name}'s`);
+  t.equal(doc.namespace, services[0]!.metadata.namespace, 'deployed to the namespace of the PVCs');
+  const broker = base.find((r) => r.kind === 'Broker')!;
+  t.same(doc.deploy.subscriptions, [{ source: broker.metadata.name, filters: { type: 'yolo.detection.requested' } }]);
+  // The detector's NetworkPolicy must admit both, or default-deny leaves the Function unreachable.
+  const [policy] = readYamlDocuments(path.join(ROOT, 'k8s', 'network', 'detector-ingress.yaml'));
+  const selects = (name: string): boolean =>
+    (policy!.spec.podSelector.matchExpressions as Resource[]).some(
+      (e) => e.key === 'serving.knative.dev/service' && e.operator === 'In' && e.values.includes(name),
+    );
+  t.ok(selects(doc.name) && services.every((s) => selects(s.metadata.name)), 'the NetworkPolicy selects both');
+});

@@ -1,4 +1,7 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DetectionError } from '../../shared/errors.js';
 import type { Log } from '../../shared/logger.js';
@@ -109,6 +112,7 @@ export class DetectionService {
         maxConcurrentImages: config.maxBatch * 3,
       });
       await detector.warmUp();
+      await this.warnIfModelWritable();
       const swept = await this.store.sweepTempFiles();
       if (swept > 0) log.warn({ swept }, 'removed temp files left by an interrupted write');
       const seconds = (performance.now() - t0) / 1000;
@@ -150,6 +154,26 @@ export class DetectionService {
       const reason = (err as Error).message;
       this.state = { ready: false, reason };
       log.error({ modelPath: config.modelPath }, `model failed to load: ${reason}`);
+    }
+  }
+
+  /**
+   * The model volume should be mounted read-only; `func deploy` cannot (it never marks a mount read-only, and
+   * Knative refuses a read-only claim on a writable mount). The weights in memory are the verified ones whatever
+   * happens to the file, so this is a warning, not a refusal; MODEL_SHA256 catches a changed file at the next start.
+   */
+  private async warnIfModelWritable(): Promise<void> {
+    const dir = path.dirname(path.resolve(this.config.modelPath));
+    const writable = await access(dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (writable) {
+      this.log.warn(
+        { modelDir: dir, pinned: this.config.modelSha256 !== undefined },
+        'the model volume is writable by this process; mount it read-only where the platform allows, and pin ' +
+          'the model with MODEL_SHA256',
+      );
     }
   }
 
