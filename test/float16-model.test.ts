@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { Detector } from '../func/detector/core/detector.js';
-import { loadModel } from '../func/detector/core/model.js';
+import { loadModel, type Model } from '../func/detector/core/model.js';
 import { OutputStore } from '../func/detector/core/storage.js';
 import type { Detection } from '../func/shared/record.js';
 import { IMAGES, ROOT, YOLOV8N, YOLOV8N_FP16 } from './support/paths.js';
@@ -35,9 +35,9 @@ function matches(t: Test, got: Detection[], want: Detection[], where: string): v
 
 let reference: Detection[];
 
-t.before(async () => {
-  const m = await loadModel(YOLOV8N, { providers: ['cpu'] });
-  const detector = new Detector(m, new OutputStore('/nonexistent'), {
+/** bus.jpg through the whole pipeline, in process, nothing written. */
+function busDetections(model: Model) {
+  const detector = new Detector(model, new OutputStore('/nonexistent'), {
     conf: 0.25,
     iou: 0.7,
     maxDetections: 300,
@@ -45,7 +45,12 @@ t.before(async () => {
     maxImageBytes: 20e6,
     maxImagePixels: 40e6,
   });
-  reference = (await detector.analyse({ kind: 'path', path: 'bus.jpg' }, { annotate: false })).detections;
+  return detector.analyse({ kind: 'path', path: 'bus.jpg' }, { annotate: false });
+}
+
+t.before(async () => {
+  const m = await loadModel(YOLOV8N, { providers: ['cpu'] });
+  reference = (await busDetections(m)).detections;
   await m.release();
 });
 
@@ -53,15 +58,7 @@ t.test('in process: float16 in and out, the same detections', async (t) => {
   const m = await loadModel(YOLOV8N_FP16, { providers: ['cpu'] });
   t.teardown(() => m.release());
   t.match(m.info, { inputType: 'float16', outputType: 'float16', inputSize: [640, 640], layout: 'v8' });
-  const detector = new Detector(m, new OutputStore('/nonexistent'), {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-    inputDir: IMAGES,
-    maxImageBytes: 20e6,
-    maxImagePixels: 40e6,
-  });
-  const got = await detector.analyse({ kind: 'path', path: 'bus.jpg' }, { annotate: false });
+  const got = await busDetections(m);
   t.ok(reference.length >= 4, `the reference finds ${reference.length}`);
   matches(t, got.detections, reference, 'in process');
 });

@@ -209,3 +209,82 @@ t.test('the func path and the kubectl path are two Services, each reached by its
     );
   t.ok(selects(doc.name) && services.every((s) => selects(s.metadata.name)), 'the NetworkPolicy selects both');
 });
+
+/**
+ * serving pkg/apis/serving/k8s_validation.go: the user container's port is its first declared port, named "http"
+ * and 8080 when none is declared (:512-528); a probe of the user container may name a port only by that name
+ * (:875-893, validateProbe with isUserContainer).
+ */
+function probeErrors(container: Resource): string[] {
+  const port = { name: container.ports?.[0]?.name ?? 'http' };
+  const errors: string[] = [];
+  for (const kind of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const p = container[kind]?.httpGet?.port;
+    if (typeof p === 'string' && p !== port.name) errors.push(`${kind}: port ${p} must match container port`);
+  }
+  return errors;
+}
+
+t.test('probes, concurrency and security context of both paths', async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as Resource;
+  // func's SetHealthEndpoints (knative/func pkg/k8s/deployer.go:588-616): httpGet on DefaultHTTPPort, 8080 (:39).
+  const funcContainer = {
+    livenessProbe: { httpGet: { path: doc.deploy.healthEndpoints.liveness, port: 8080 } },
+    readinessProbe: { httpGet: { path: doc.deploy.healthEndpoints.readiness, port: 8080 } },
+  };
+  t.same(probeErrors(funcContainer), [], 'func deploy');
+  t.equal(funcContainer.readinessProbe.httpGet.port, 8080, 'func probes the port Knative gives the container');
+  // deployer.go:654-656: options.resources.limits.concurrency becomes containerConcurrency.
+  t.equal(doc.deploy.options.resources.limits.concurrency, 4, 'containerConcurrency 4, as the knative/ Service');
+
+  for (const overlay of ['gpu', 'cpu']) {
+    const service = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service')!;
+    const container = service.spec.template.spec.containers[0];
+    t.same(probeErrors(container), [], `kubectl: ${overlay}`);
+    t.equal(service.spec.template.spec.containerConcurrency, 4, `kubectl: ${overlay}: containerConcurrency`);
+  }
+  // A named port other than the container's is refused; the rule can fail.
+  t.match(probeErrors({ readinessProbe: { httpGet: { port: 'admin' } } }), [/must match container port/]);
+});
+
+/**
+ * Pod spec fields Knative drops unless a config-features flag allows them (serving pkg/apis/serving/fieldmask.go
+ * 242-291, flag names pkg/apis/config/features.go 57-80, defaults :87-108): each field the knative/ Service sets
+ * must be enabled by knative/cluster/config-features-patch.yaml, and the patch enables nothing the Service does
+ * not use.
+ */
+const GATED: Record<string, string> = {
+  affinity: 'kubernetes.podspec-affinity',
+  topologySpreadConstraints: 'kubernetes.podspec-topologyspreadconstraints',
+  hostAliases: 'kubernetes.podspec-hostaliases',
+  nodeSelector: 'kubernetes.podspec-nodeselector',
+  runtimeClassName: 'kubernetes.podspec-runtimeclassname',
+  tolerations: 'kubernetes.podspec-tolerations',
+  securityContext: 'kubernetes.podspec-securitycontext',
+  shareProcessNamespace: 'kubernetes.podspec-shareprocessnamespace',
+  priorityClassName: 'kubernetes.podspec-priorityclassname',
+  schedulerName: 'kubernetes.podspec-schedulername',
+  initContainers: 'kubernetes.podspec-init-containers',
+  dnsPolicy: 'kubernetes.podspec-dnspolicy',
+  dnsConfig: 'kubernetes.podspec-dnsconfig',
+};
+
+t.test('every feature-gated pod spec field is enabled by the cluster patch, and only those', async (t) => {
+  const features = parse(await readFile(path.join(ROOT, 'knative', 'cluster', 'config-features-patch.yaml'), 'utf8'))
+    .data as Record<string, string>;
+  const needed = new Set<string>();
+  for (const overlay of ['gpu', 'cpu']) {
+    const spec = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service')!.spec
+      .template.spec as Resource;
+    for (const [field, flag] of Object.entries(GATED)) {
+      if (spec[field] === undefined) continue;
+      needed.add(flag);
+      t.equal(features[flag], 'enabled', `${overlay}: ${field} needs ${flag}`);
+    }
+    if ((spec.volumes as Resource[]).some((v) => v.persistentVolumeClaim)) {
+      needed.add('kubernetes.podspec-persistent-volume-claim');
+      needed.add('kubernetes.podspec-persistent-volume-write'); // the outputs claim is writable (k8s_validation.go:114-117)
+    }
+  }
+  t.same(Object.keys(features).sort(), [...needed].sort(), 'the patch enables exactly what is used');
+});

@@ -41,6 +41,8 @@ export interface StartOptions {
   uid?: number;
   gid?: number;
   timeoutMs?: number;
+  /** Runs `node <entry>` under this command line (a sandbox such as bwrap), from `cwd`, with `entry` instead. */
+  wrap?: { prefix: string[]; entry: string; cwd: string };
 }
 
 export async function startServer(target: Target, options: StartOptions): Promise<RunningServer> {
@@ -48,12 +50,13 @@ export async function startServer(target: Target, options: StartOptions): Promis
   // tap injects its process-info hook into every child through NODE_OPTIONS; the hook writes under .tap/, which
   // another user cannot (and the model worker thread would fail on it), so a child run as another user goes
   // without it. `env -u` execs node in place: the pid stays the child's.
-  const [command, args] =
-    options.uid !== undefined
+  const [command, args] = options.wrap
+    ? ['/usr/bin/env', ['-u', 'NODE_OPTIONS', ...options.wrap.prefix, process.execPath, options.wrap.entry]]
+    : options.uid !== undefined
       ? ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, ENTRIES[target]]]
       : [process.execPath, [ENTRIES[target]]];
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd: options.wrap?.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),

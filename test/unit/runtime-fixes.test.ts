@@ -22,6 +22,11 @@ const structured = (event: Record<string, unknown>) => ({
   body: JSON.stringify(event),
 });
 const base = { specversion: '1.0', source: '/tests/runtime', type: 'yolo.detection.requested' };
+/** A binary-mode request of bus.jpg with these ce- headers (and a source, type and content type). */
+const binary = (headers: Record<string, string>) => ({
+  headers: { 'ce-source': '/s', 'ce-type': base.type, 'content-type': 'image/jpeg', ...headers },
+  body: bus,
+});
 
 t.test('1: data_base64 arrives as a Uint32Array of one element per byte; the fix reads the bytes', async (t) => {
   const request = structured({
@@ -48,26 +53,14 @@ t.test('2: a structured event without an id gets a random one; the fix refuses i
 });
 
 t.test('3: a binary event without ce-time gets the time of arrival; the fix keeps it absent', async (t) => {
-  const request = {
-    headers: {
-      'ce-specversion': '1.0',
-      'ce-id': 'no-time',
-      'ce-source': '/s',
-      'ce-type': base.type,
-      'content-type': 'image/jpeg',
-    },
-    body: bus,
-  };
+  const request = binary({ 'ce-specversion': '1.0', 'ce-id': 'no-time' });
   const sdk = HTTP.toEvent(request) as CloudEvent<unknown>;
   t.ok(sdk.time, `the SDK invents ${sdk.time}`);
   t.equal(eventFromRuntime(request, sdk).time, undefined);
 });
 
 t.test('3: a binary event without ce-specversion is given 1.0; the fix refuses it', async (t) => {
-  const request = {
-    headers: { 'ce-id': 'no-version', 'ce-source': '/s', 'ce-type': base.type, 'content-type': 'image/jpeg' },
-    body: bus,
-  };
+  const request = binary({ 'ce-id': 'no-version' });
   const sdk = HTTP.toEvent(request) as CloudEvent<unknown>;
   t.equal(sdk.specversion, '1.0', 'the SDK invents the version');
   t.throws(() => eventFromRuntime(request, sdk), { code: 'INVALID_CLOUDEVENT', message: /no specversion/ });
@@ -92,10 +85,7 @@ t.test('a binary event taken from the runtime equals the one the shared reader r
 });
 
 t.test('4: an event the SDK does not recognise reaches handle as a plain call; the fix reads it', async (t) => {
-  const request = {
-    headers: { 'ce-specversion': '1.0', 'ce-source': '/s', 'ce-type': base.type, 'content-type': 'image/jpeg' },
-    body: bus,
-  };
+  const request = binary({ 'ce-specversion': '1.0' });
   t.equal(HTTP.isEvent(request), false, 'with no ce-id the SDK sees no event');
   t.throws(() => eventFromRuntime(request, undefined), { code: 'INVALID_CLOUDEVENT', message: /has no id/ });
 });

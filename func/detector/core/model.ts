@@ -4,12 +4,12 @@ import path from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { ModelLoadError } from './model-errors.js';
-import { opsWithoutKernel } from './provider-support.js';
+import { opsWithoutKernel, type Provider } from './provider-support.js';
 import { readOnnxModelInfo, type OnnxModelInfo } from './onnx-proto.js';
 import { detectLayout, type OutputLayout } from './output-layout.js';
 import { parseClassNames, parseImageSize, parsePythonLiteral } from './ultralytics-metadata.js';
 
-export type Provider = 'cpu' | 'cuda';
+export type { Provider } from './provider-support.js';
 
 export interface ModelInfo {
   name: string;

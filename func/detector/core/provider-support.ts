@@ -1,4 +1,5 @@
-import type { Provider } from './model.js';
+/** The onnxruntime execution providers this service can use. */
+export type Provider = 'cpu' | 'cuda';
 
 /**
  * Operators that an execution provider has no kernel for, so onnxruntime runs those nodes on the CPU, with copies
