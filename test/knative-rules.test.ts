@@ -288,3 +288,24 @@ t.test('every feature-gated pod spec field is enabled by the cluster patch, and 
   }
   t.same(Object.keys(features).sort(), [...needed].sort(), 'the patch enables exactly what is used');
 });
+
+t.test('tracing: the component turns it on for both services; Knative is told with the keys it reads', async (t) => {
+  const traced = render(path.join(ROOT, 'k8s'), { components: [path.join(ROOT, 'k8s', 'tracing')] });
+  const config = traced.find((r) => r.kind === 'ConfigMap' && r.metadata.name === 'yolo-detector-config')!;
+  t.match(config.data.OTEL_EXPORTER_OTLP_ENDPOINT, /^http:\/\/.+:4318$/, 'the detector exports over OTLP/HTTP');
+  const logging = traced.find((r) => r.kind === 'Deployment' && r.metadata.name === 'yolo-logging')!;
+  const env = logging.spec.template.spec.containers[0].env as Resource[];
+  t.equal(env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, config.data.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const plain = render(path.join(ROOT, 'k8s')).find(
+    (r) => r.kind === 'ConfigMap' && r.metadata.name === config.metadata.name,
+  )!;
+  t.equal(plain.data.OTEL_EXPORTER_OTLP_ENDPOINT, undefined, 'off unless the component is added');
+
+  // serving config/core/configmaps/observability.yaml:133-146 and eventing's :71-84 (config-observability).
+  const patch = parse(
+    await readFile(path.join(ROOT, 'knative', 'cluster', 'observability-tracing-patch.yaml'), 'utf8'),
+  ) as Resource;
+  t.same(Object.keys(patch.data).sort(), ['tracing-endpoint', 'tracing-protocol', 'tracing-sampling-rate']);
+  t.ok(['http/protobuf', 'grpc'].includes(patch.data['tracing-protocol']), 'a protocol that exports');
+  t.match(patch.data['tracing-endpoint'], /\/v1\/traces$/, 'the OTLP/HTTP traces path');
+});

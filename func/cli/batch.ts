@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Detector, DetectOptions } from '../detector/core/detector.js';
 import type { OutputStore } from '../detector/core/storage.js';
 import { DetectionError } from '../shared/errors.js';
+import { inSpan, markError } from '../shared/tracing.js';
 import type { DetectionRecord } from '../shared/record.js';
 
 /**
@@ -158,9 +159,18 @@ export async function runBatch(
       return { ...base, status: 'failed', ms: Math.round(performance.now() - t0), error: (err as Error).message };
     }
   };
+  // One span per image, children of the run's span (a trace per run when tracing is on).
+  const traced = (input: BatchInput): Promise<ItemResult> =>
+    inSpan('yolo.batch.image', async (span) => {
+      span.setAttribute('yolo.file', input.rel);
+      const result = await one(input);
+      span.setAttributes({ 'yolo.status': result.status, 'yolo.detections': result.detections });
+      if (result.status === 'failed') markError(span, new Error(result.error));
+      return result;
+    });
   const worker = async (): Promise<void> => {
     for (let i = next++; i < mine.length; i = next++) {
-      results[i] = await one(mine[i]!);
+      results[i] = await traced(mine[i]!);
       finished++;
       o.onItem?.(results[i]!, finished, mine.length);
     }

@@ -6,6 +6,7 @@ import { loadModel } from '../detector/core/model.js';
 import { OutputStore } from '../detector/core/storage.js';
 import { detectorDefaults, loadConfig } from '../detector/service/config.js';
 import { ConfigError } from '../shared/env.js';
+import { inSpan, shutdownTracing, startTracing } from '../shared/tracing.js';
 import { collectInputs, runBatch, summaryCsv, type ItemResult } from './batch.js';
 import { UsageError } from './usage-error.js';
 
@@ -83,25 +84,29 @@ export async function detect(args: string[]): Promise<number> {
       )
     : undefined;
   const warnings: string[] = [];
-  const summary = await runBatch(detector, inputs, {
-    out,
-    options,
-    concurrency,
-    force: values.force,
-    shardIndex,
-    shardCount,
-    onItem: (r, done, total) => {
-      if (r.status === 'not-an-image') warnings.push(`warning: skipped ${r.file}: not an image`);
-      if (bar) {
-        if (done === 1) bar.start(total, 0, { file: '' });
-        bar.update(done, { file: r.file });
-      } else {
-        process.stderr.write(`[${done}/${total}] ${r.file}: ${describe(r)}\n`);
-      }
-    },
-  });
+  await startTracing(config.tracing, 'knative-yolo-cli');
+  const summary = await inSpan('knative-yolo detect', () =>
+    runBatch(detector, inputs, {
+      out,
+      options,
+      concurrency,
+      force: values.force,
+      shardIndex,
+      shardCount,
+      onItem: (r, done, total) => {
+        if (r.status === 'not-an-image') warnings.push(`warning: skipped ${r.file}: not an image`);
+        if (bar) {
+          if (done === 1) bar.start(total, 0, { file: '' });
+          bar.update(done, { file: r.file });
+        } else {
+          process.stderr.write(`[${done}/${total}] ${r.file}: ${describe(r)}\n`);
+        }
+      },
+    }),
+  );
   bar?.stop();
   await model.release();
+  await shutdownTracing();
   for (const w of warnings) if (bar) process.stderr.write(w + '\n');
 
   const name = shardCount > 1 ? `summary-${shardIndex}-of-${shardCount}` : 'summary';

@@ -8,9 +8,11 @@ import {
   type Env,
   type ProcessConfig,
 } from '../shared/env.js';
+import { loadTracingConfig, TRACING_VARIABLES, type TracingConfig } from '../shared/tracing.js';
 
 /** The logging service's configuration (`npm run logging`), read from its environment once, at start. */
 export interface LoggingConfig extends ProcessConfig {
+  tracing: TracingConfig;
   /** PostgreSQL connection string; when set, PostgreSQL is the store (several replicas can share it). */
   databaseUrl: string | undefined;
   /** SQLite file, used when DATABASE_URL is not set (one replica). */
@@ -24,6 +26,7 @@ export const LOGGING_CONFIG_VARIABLES = [
   'DATABASE_PATH',
   'DATABASE_BUSY_TIMEOUT_MS',
   ...PROCESS_VARIABLES,
+  ...TRACING_VARIABLES,
 ] as const;
 
 export function loadLoggingConfig(env: Env = process.env): LoggingConfig {
@@ -33,6 +36,7 @@ export function loadLoggingConfig(env: Env = process.env): LoggingConfig {
   }
   return {
     ...loadProcessConfig(env),
+    tracing: loadTracingConfig(env),
     databaseUrl: url,
     databasePath: filePath(env, 'DATABASE_PATH', '/data/logs/detections.db'),
     databaseBusyTimeoutMs: integer(env, 'DATABASE_BUSY_TIMEOUT_MS', 5000, 0, 600_000),

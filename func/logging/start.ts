@@ -5,6 +5,7 @@
  */
 import { loadOrExit } from '../shared/env.js';
 import { createLogger } from '../shared/logger.js';
+import { shutdownTracing, startTracing } from '../shared/tracing.js';
 import { loadLoggingConfig } from './config.js';
 import { buildLoggingApp, type LoggingState } from './app.js';
 import type { Db } from './db.js';
@@ -15,6 +16,8 @@ import { SqliteDb } from './sqlite-db.js';
 async function main(): Promise<void> {
   const config = loadOrExit('knative-yolo logging', loadLoggingConfig);
   const log = createLogger(config.logLevel, 'knative-yolo-logging');
+  await startTracing(config.tracing, 'knative-yolo-logging');
+  log.info(`tracing: ${config.tracing.detail}`);
   let db: Db;
   try {
     db = config.databaseUrl
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
     await closed;
     clearInterval(sweep);
     await store.close();
+    await shutdownTracing();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -22,9 +22,17 @@ export interface BinaryMessage {
   body: string;
 }
 
-/** The `yolo.detection.completed` reply as a binary-mode HTTP message. */
-export function replyMessage(record: DetectionRecord, source: string): BinaryMessage {
+/**
+ * The `yolo.detection.completed` reply as a binary-mode HTTP message. `trace` (traceparent, tracestate) goes on
+ * as the distributed-tracing extension and as the W3C headers, so the Broker's next delivery joins the trace.
+ */
+export function replyMessage(
+  record: DetectionRecord,
+  source: string,
+  trace: Readonly<Record<string, string>> = {},
+): BinaryMessage {
   const event = new CloudEvent({
+    ...trace,
     specversion: '1.0',
     id: replyId(record.requestSource, record.requestId),
     source,
@@ -37,6 +45,7 @@ export function replyMessage(record: DetectionRecord, source: string): BinaryMes
   const message = HTTP.binary(event);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(message.headers)) if (v !== undefined) headers[k.toLowerCase()] = String(v);
+  for (const [k, v] of Object.entries(trace)) headers[k] = v;
   const body = typeof message.body === 'string' ? message.body : JSON.stringify(record);
   return { headers, body };
 }

@@ -47,6 +47,13 @@ function checkImageType(type: string): void {
   }
 }
 
+/** The distributed-tracing extension's attributes (CloudEvents extensions/distributed-tracing.md). */
+function traceExtension(extensions: Readonly<Record<string, string>>): Record<string, string> | undefined {
+  const { traceparent, tracestate } = extensions;
+  if (traceparent === undefined) return undefined;
+  return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
+}
+
 /** Parses and validates a detection request from an HTTP CloudEvent, binary or structured. */
 export function parseDetectionRequest(req: HttpRequestLike): DetectionJob {
   return jobFromEvent(readCloudEvent(req));
@@ -55,7 +62,12 @@ export function parseDetectionRequest(req: HttpRequestLike): DetectionJob {
 /** The job a detection request event asks for; the envelope is already read and checked. */
 export function jobFromEvent(event: CloudEvent): DetectionJob {
   expectEventType(event, REQUEST_TYPE, 'this service');
-  const base = { requestId: event.id, requestSource: event.source, time: event.time };
+  const base = {
+    requestId: event.id,
+    requestSource: event.source,
+    time: event.time,
+    traceContext: traceExtension(event.extensions),
+  };
   const dct = event.datacontenttype;
 
   if (event.mode === 'structured') {

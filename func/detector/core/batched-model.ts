@@ -1,7 +1,7 @@
 import { MicroBatcher, type BatchOptions } from './micro-batcher.js';
-import type { Model } from './model.js';
+import type { Model, ModelOutput } from './model.js';
 
-type Output = { data: Float32Array; dims: number[] };
+type Output = ModelOutput;
 
 /**
  * A Model whose single-image runs share `session.run` calls: concurrent images are stacked along the batch axis
@@ -24,7 +24,11 @@ export function batchedModel(model: Model, options: BatchOptions, onBatch?: (siz
       const [batch, ...rest] = out.dims;
       if (batch !== inputs.length) throw new Error(`model returned batch ${batch} for ${inputs.length} images`);
       const per = out.data.length / inputs.length;
-      return inputs.map((_, i) => ({ data: out.data.subarray(i * per, (i + 1) * per), dims: [1, ...rest] }));
+      return inputs.map((_, i) => ({
+        data: out.data.subarray(i * per, (i + 1) * per),
+        dims: [1, ...rest],
+        runMs: out.runMs,
+      }));
     },
     options,
     onBatch,

@@ -2,13 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { annotatedFormatFor, drawDetections, encodeImage } from './annotate.js';
 import { decodeImage } from './decode.js';
 import { DetectionError } from '../../shared/errors.js';
+import { inSpan, tracer } from '../../shared/tracing.js';
 import type { DetectionRecord, ModelSummary, Timings } from '../../shared/record.js';
 import { readInputFile } from './input-path.js';
 import { letterboxGeometry, letterboxInto } from './letterbox.js';
 import type { Model } from './model.js';
 import { postprocess } from './postprocess.js';
 import { Semaphore } from './semaphore.js';
-import { outputId, outputStem, type OutputStore } from './storage.js';
+import { outputId, outputStem, type OutputFile, type OutputStore } from './storage.js';
 
 /** Options a request may set; anything unset takes the service default. */
 export interface DetectOptions {
@@ -30,6 +31,8 @@ export interface DetectionJob {
   time: Date | undefined;
   input: ImageInput;
   options: Partial<DetectOptions>;
+  /** The event's CloudEvents distributed-tracing extension (traceparent, tracestate), when it has one. */
+  traceContext?: Record<string, string>;
 }
 
 export interface DetectionOutcome {
@@ -61,6 +64,19 @@ export interface DetectorDefaults {
 }
 
 const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
+
+/**
+ * The model's two spans, from one call's times: the wait (the worker's queue and the micro-batcher) and
+ * session.run itself, which the worker timed. Both are children of the active span.
+ */
+function traceModelRun(start: number, end: number, runMs: number, provider: string): void {
+  const epoch = (t: number): number => performance.timeOrigin + t;
+  const runStart = Math.max(start, end - runMs);
+  tracer.startSpan('model.wait', { startTime: epoch(start) }).end(epoch(runStart));
+  tracer
+    .startSpan('inference', { startTime: epoch(runStart), attributes: { 'yolo.model.provider': provider } })
+    .end(epoch(end));
+}
 
 export class Detector {
   private readonly classIndex: Map<string, number>;
@@ -118,21 +134,12 @@ export class Detector {
     const classIds = this.classFilterFor(opts.classes);
     const limits = { maxPixels: this.defaults.maxImagePixels };
 
-    let bytes: Buffer;
-    let declared: string | undefined;
-    if (input.kind === 'path') {
-      bytes = await readInputFile(this.defaults.inputDir, input.path, this.defaults.maxImageBytes);
-    } else {
-      bytes = input.bytes;
-      declared = input.contentType;
-      if (bytes.length > this.defaults.maxImageBytes) {
-        throw new DetectionError(
-          'IMAGE_TOO_LARGE',
-          `The image is ${bytes.length} bytes, over the limit of ${this.defaults.maxImageBytes} bytes.`,
-        );
-      }
-    }
-    const image = await decodeImage(bytes, limits, declared);
+    const image = await inSpan('decode', async (span) => {
+      const { bytes, declared } = await this.read(input);
+      const decoded = await decodeImage(bytes, limits, declared);
+      span.setAttributes({ 'image.bytes': bytes.length, 'image.width': decoded.width, 'image.height': decoded.height });
+      return decoded;
+    });
     const decodeMs = ms(t0);
 
     let t = performance.now();
@@ -140,27 +147,34 @@ export class Detector {
     const [h, w] = info.inputSize;
     const lb = letterboxGeometry(image.width, image.height, w, h);
     const tensor = new Float32Array(3 * h * w);
-    await letterboxInto(image, lb, tensor);
+    await inSpan('preprocess', () => letterboxInto(image, lb, tensor));
     const preprocessMs = ms(t);
 
     t = performance.now();
     const out = await this.model.run(tensor, 1);
+    traceModelRun(t, performance.now(), out.runMs, info.provider);
     const inferenceMs = ms(t);
 
     t = performance.now();
-    const detections = postprocess(
-      { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
-      { letterbox: lb, width: image.width, height: image.height, classNames: info.classNames },
-      { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
-    );
+    const detections = await inSpan('postprocess', async (span) => {
+      const found = postprocess(
+        { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
+        { letterbox: lb, width: image.width, height: image.height, classNames: info.classNames },
+        { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
+      );
+      span.setAttribute('yolo.detections', found.length);
+      return found;
+    });
     const postprocessMs = ms(t);
 
     t = performance.now();
     let annotated: Analysis['annotated'];
     const format = annotatedFormatFor(image.format);
     if (opts.annotate) {
-      drawDetections(image, detections);
-      const data = await encodeImage(image, format);
+      const data = await inSpan('annotate', async () => {
+        drawDetections(image, detections);
+        return encodeImage(image, format);
+      });
       annotated = {
         data,
         contentType: format === 'jpeg' ? 'image/jpeg' : 'image/png',
@@ -174,6 +188,23 @@ export class Detector {
       annotated,
       timings: { decodeMs, preprocessMs, inferenceMs, postprocessMs, annotateMs, totalMs: ms(t0) },
     };
+  }
+
+  /** The image's bytes: read from the input volume for a path (confined to it), or checked for size. */
+  private async read(input: ImageInput): Promise<{ bytes: Buffer; declared: string | undefined }> {
+    if (input.kind === 'path') {
+      return {
+        bytes: await readInputFile(this.defaults.inputDir, input.path, this.defaults.maxImageBytes),
+        declared: undefined,
+      };
+    }
+    if (input.bytes.length > this.defaults.maxImageBytes) {
+      throw new DetectionError(
+        'IMAGE_TOO_LARGE',
+        `The image is ${input.bytes.length} bytes, over the limit of ${this.defaults.maxImageBytes} bytes.`,
+      );
+    }
+    return { bytes: input.bytes, declared: input.contentType };
   }
 
   /** The model as the contract describes it in every record. */
@@ -202,11 +233,11 @@ export class Detector {
       output: { image: imagePath, json: `${stem}.json` },
       timings: analysis.timings,
     };
-    const files = [];
+    const files: OutputFile[] = [];
     if (annotated && imagePath) files.push({ relativePath: imagePath, data: annotated.data });
     record.timings.totalMs = ms(t0);
     files.push({ relativePath: record.output.json, data: JSON.stringify(record, null, 2) + '\n' });
-    await this.store.write(files);
+    await inSpan('write', () => this.store.write(files));
     return { record, annotated: annotated && { data: annotated.data, contentType: annotated.contentType } };
   }
 }

@@ -17,7 +17,7 @@ export type WorkerReply =
   | { kind: 'loaded'; info: unknown }
   | { kind: 'fallback'; from: string; to: string; reason: string }
   | { kind: 'load-failed'; message: string; name: string }
-  | { kind: 'result'; id: number; data: Float32Array; dims: number[] }
+  | { kind: 'result'; id: number; data: Float32Array; dims: number[]; runMs: number }
   | { kind: 'error'; id: number; message: string }
   | { kind: 'released'; id: number };
 
@@ -41,7 +41,7 @@ try {
       // Transfer the output when it owns its buffer; otherwise copy the view out first.
       const data =
         out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
-      port.postMessage({ kind: 'result', id: msg.id, data, dims: out.dims } satisfies WorkerReply, [
+      port.postMessage({ kind: 'result', id: msg.id, data, dims: out.dims, runMs: out.runMs } satisfies WorkerReply, [
         data.buffer as ArrayBuffer,
       ]);
     } catch (err) {

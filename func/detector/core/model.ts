@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { ModelLoadError } from './model-errors.js';
@@ -57,10 +58,17 @@ export interface LoadOptions {
 
 const QUANTIZED_OPS = new Set(['ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul', 'DequantizeLinear']);
 
+export interface ModelOutput {
+  data: Float32Array;
+  dims: number[];
+  /** How long session.run itself took; the rest of a run's time was spent waiting (queue, batch-mates). */
+  runMs: number;
+}
+
 export interface Model {
   info: ModelInfo;
   /** Runs one batch: `input` holds `batch` CHW images. Returns the raw output tensor. */
-  run(input: Float32Array, batch: number): Promise<{ data: Float32Array; dims: number[] }>;
+  run(input: Float32Array, batch: number): Promise<ModelOutput>;
   release(): Promise<void>;
   /** Why the model can no longer run (its worker thread died), or undefined while it can. */
   failure?(): Error | undefined;
@@ -144,7 +152,9 @@ export async function loadModel(file: string, options: LoadOptions): Promise<Mod
           info.inputType === 'float16'
             ? new Tensor('float16', toFloat16Bits(input), dims)
             : new Tensor('float32', input, dims);
+        const t0 = performance.now();
         const out = await session.run({ [info.inputName]: tensor });
+        const runMs = performance.now() - t0;
         const value = out[info.outputName];
         if (!value || value.type !== info.outputType) {
           throw new Error(`model output ${info.outputName} is not ${info.outputType}`);
@@ -155,7 +165,7 @@ export async function loadModel(file: string, options: LoadOptions): Promise<Mod
               ? fromFloat16Bits(value.data)
               : Float32Array.from(value.data as ArrayLike<number>)
             : (value.data as Float32Array);
-        return { data, dims: [...value.dims] };
+        return { data, dims: [...value.dims], runMs };
       },
       release: () => session.release(),
     };

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { WorkerInit, WorkerReply } from './inference-worker.js';
 import { ModelLoadError } from './model-errors.js';
-import type { LoadOptions, Model, ModelInfo } from './model.js';
+import type { LoadOptions, Model, ModelInfo, ModelOutput } from './model.js';
 
 /**
  * A Model whose session lives in a worker thread (see inference-worker.ts), with the same interface as the
@@ -12,10 +12,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
   const worker = new Worker(new URL('./inference-worker.js', import.meta.url), {
     workerData: { file, options: cloneable } satisfies WorkerInit,
   });
-  const pending = new Map<
-    number,
-    { resolve: (v: { data: Float32Array; dims: number[] }) => void; reject: (e: Error) => void }
-  >();
+  const pending = new Map<number, { resolve: (v: ModelOutput) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let failed: Error | undefined;
   let loaded = false;
@@ -41,7 +38,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
           reject(msg.name === 'ModelLoadError' ? new ModelLoadError(msg.message) : new Error(msg.message));
           break;
         case 'result':
-          pending.get(msg.id)?.resolve({ data: msg.data, dims: msg.dims });
+          pending.get(msg.id)?.resolve({ data: msg.data, dims: msg.dims, runMs: msg.runMs });
           pending.delete(msg.id);
           break;
         case 'error':
@@ -49,7 +46,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
           pending.delete(msg.id);
           break;
         case 'released':
-          pending.get(msg.id)?.resolve({ data: new Float32Array(), dims: [] });
+          pending.get(msg.id)?.resolve({ data: new Float32Array(), dims: [], runMs: 0 });
           pending.delete(msg.id);
           break;
       }
@@ -73,7 +70,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
     throw err;
   });
 
-  const call = (msg: object, transfer: ArrayBuffer[] = []): Promise<{ data: Float32Array; dims: number[] }> =>
+  const call = (msg: object, transfer: ArrayBuffer[] = []): Promise<ModelOutput> =>
     new Promise((resolve, reject) => {
       if (failed) return reject(failed);
       const id = nextId++;

@@ -1,6 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
 import type { Context } from 'faas-js-runtime';
 import { createLogger, type Log } from '../../shared/logger.js';
+import { shutdownTracing } from '../../shared/tracing.js';
 import { jobFromEvent } from '../contract/request.js';
 import { loadConfig } from '../service/config.js';
 import { handleDetectionEvent } from '../service/handle-event.js';
@@ -20,6 +21,7 @@ let log: Log | undefined;
 export function init(): void {
   const config = loadConfig();
   log = createLogger(config.logLevel, 'knative-yolo-function');
+  log.info(`tracing: ${config.tracing.detail}`);
   service = new DetectionService(config, log);
   void service.start();
 }
@@ -28,6 +30,7 @@ export async function handle(context: Context, event?: CloudEvent<unknown>) {
   if (!service || !log) init();
   const r = await handleDetectionEvent(
     service!,
+    context.headers,
     () => jobFromEvent(eventFromRuntime(context, event)),
     log!.child({ reqId: context.headers['x-request-id'] }),
   );
@@ -57,4 +60,5 @@ export async function shutdown(): Promise<void> {
   const left = await service.drain(service.config.shutdownGraceMs);
   if (left > 0) log?.warn({ left }, 'grace period over with detections still running');
   await service.close();
+  await shutdownTracing();
 }

@@ -4,6 +4,7 @@
  */
 import type { Server } from 'node:http';
 import { loadOrExit } from '../../shared/env.js';
+import { startTracing } from '../../shared/tracing.js';
 import { loadConfig } from '../service/config.js';
 
 /**
@@ -17,6 +18,8 @@ process.env.METRICS_URL ??= '/metrics/runtime';
 
 async function main(): Promise<void> {
   const config = loadOrExit('knative-yolo', loadConfig);
+  // Registered before the function module loads, so its first request is traced.
+  await startTracing(config.tracing, 'knative-yolo-detector');
   const [runtime, func, { installFront }, { collectProcessMetrics }, { bodyLimitFor }] = await Promise.all([
     import('faas-js-runtime'),
     import('./index.js'),

@@ -6,6 +6,7 @@
  */
 import { loadOrExit } from '../../shared/env.js';
 import { createLogger } from '../../shared/logger.js';
+import { shutdownTracing, startTracing } from '../../shared/tracing.js';
 import { loadConfig } from '../service/config.js';
 import { collectProcessMetrics } from '../service/metrics.js';
 import { DetectionService } from '../service/service.js';
@@ -13,6 +14,8 @@ import { DetectionService } from '../service/service.js';
 async function main(): Promise<void> {
   const config = loadOrExit('knative-yolo', loadConfig);
   const log = createLogger(config.logLevel, 'knative-yolo-server');
+  await startTracing(config.tracing, 'knative-yolo-detector');
+  log.info(`tracing: ${config.tracing.detail}`);
   collectProcessMetrics();
   const service = new DetectionService(config, log);
   // The model starts loading before the HTTP stack is even imported, so the two overlap: on a cold pod,
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
     await closed;
     clearInterval(sweep);
     await service.close();
+    await shutdownTracing();
     log.info('stopped');
     process.exit(0);
   };

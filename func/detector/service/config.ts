@@ -9,6 +9,7 @@ import {
   type Env,
   type ProcessConfig,
 } from '../../shared/env.js';
+import { loadTracingConfig, TRACING_VARIABLES, type TracingConfig } from '../../shared/tracing.js';
 import { optionDefaultsFromEnv, OPTION_VARIABLES, type OptionDefaults } from '../contract/options.js';
 
 /**
@@ -19,6 +20,7 @@ import { optionDefaultsFromEnv, OPTION_VARIABLES, type OptionDefaults } from '..
 export type ExecutionProvider = 'cpu' | 'cuda';
 
 export interface Config extends ProcessConfig {
+  tracing: TracingConfig;
   modelPath: string;
   modelName: string | undefined;
   modelSha256: string | undefined;
@@ -55,6 +57,7 @@ export const CONFIG_VARIABLES = [
   'IMAGE_THREADS',
   'MAX_BATCH',
   'MAX_BATCH_DELAY_MS',
+  ...TRACING_VARIABLES,
 ] as const;
 
 function providers(env: Env): ExecutionProvider[] {
@@ -79,6 +82,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     ...loadProcessConfig(env),
+    tracing: loadTracingConfig(env),
     modelPath: filePath(env, 'MODEL_PATH', undefined),
     modelName: raw(env, 'MODEL_NAME'),
     modelSha256: sha,

@@ -7,7 +7,7 @@ import { DetectionError } from '../../shared/errors.js';
 import type { Log } from '../../shared/logger.js';
 import { batchedModel } from '../core/batched-model.js';
 import type { Detector } from '../core/detector.js';
-import type { Model } from '../core/model.js';
+import type { Model, ModelInfo } from '../core/model.js';
 import { OutputStore } from '../core/storage.js';
 import { loadModelInWorker } from '../core/worker-model.js';
 import { detectorDefaults, type Config } from './config.js';
@@ -26,6 +26,7 @@ export class DetectionService {
   private state: Readiness = { ready: false, reason: 'The model is loading.' };
   private loading: Promise<void> | undefined;
   private inflight = 0;
+  private cold = true;
   private idle: (() => void)[] = [];
   readonly store: OutputStore;
   /** The `source` of reply events: stable per service, not per pod. */
@@ -38,6 +39,18 @@ export class DetectionService {
   ) {
     this.store = new OutputStore(config.outputDir);
     this.eventSource = `/knative-yolo/${env.K_SERVICE ?? hostname()}`;
+  }
+
+  /** True for the first request after start (the one a scale-from-zero waits for), false after. */
+  takeCold(): boolean {
+    const cold = this.cold;
+    this.cold = false;
+    return cold;
+  }
+
+  /** The model being served, once loaded. */
+  modelInfo(): ModelInfo | undefined {
+    return this.model?.info;
   }
 
   readiness(): Readiness {

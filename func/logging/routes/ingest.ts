@@ -1,5 +1,14 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { expectEventType, isJsonType, parseJson, readCloudEvent, toBuffer } from '../../shared/cloudevent.js';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  expectEventType,
+  isJsonType,
+  parseJson,
+  readCloudEvent,
+  toBuffer,
+  type CloudEvent,
+} from '../../shared/cloudevent.js';
+import { incomingContext, inSpan, markError, tracer } from '../../shared/tracing.js';
 import { errorBody, STATUS } from '../../shared/error-body.js';
 import { DetectionError } from '../../shared/errors.js';
 import { parseDetectionRecord, REPLY_TYPE } from '../../shared/record.js';
@@ -41,15 +50,53 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
   const timed = async <T>(work: () => Promise<T>): Promise<T> => {
     const end = writeDuration.startTimer();
     try {
-      return await work();
+      // OpenTelemetry's database conventions: the system and the operation.
+      return await inSpan('db.write', work, {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'db.system.name': opts.store.backend === 'postgres' ? 'postgresql' : 'sqlite',
+          'db.operation.name': 'INSERT',
+        },
+      });
     } finally {
       end();
     }
   };
 
-  app.post('/', async (req, reply) => {
+  /**
+   * Reads the event and handles it in a span that continues the trace it carries (the Broker's traceparent header,
+   * or the event's distributed-tracing extension), so the stored record joins the detection's trace.
+   */
+  const traced = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    name: string,
+    handle: (event: CloudEvent, span: Span) => Promise<FastifyReply>,
+  ): Promise<FastifyReply> => {
+    let event: CloudEvent | undefined;
+    let readError: unknown;
     try {
-      const event = readCloudEvent({ headers: req.headers, body: req.body });
+      event = readCloudEvent({ headers: req.headers, body: req.body });
+    } catch (err) {
+      readError = err;
+    }
+    const parent = incomingContext(req.headers, event?.extensions);
+    return tracer.startActiveSpan(name, { kind: SpanKind.SERVER }, parent, async (span) => {
+      try {
+        if (readError !== undefined) throw readError;
+        span.setAttributes({ 'cloudevents.event_id': event!.id, 'cloudevents.event_source': event!.source });
+        return await handle(event!, span);
+      } catch (err) {
+        markError(span, err);
+        return fail(reply, err);
+      } finally {
+        span.end();
+      }
+    });
+  };
+
+  app.post('/', (req, reply) =>
+    traced(req, reply, 'yolo.log.detection', async (event) => {
       expectEventType(event, REPLY_TYPE, 'this endpoint');
       if (!isJsonType(event.datacontenttype) || event.base64) {
         throw new DetectionError('INVALID_DATA', 'The event data must be JSON (datacontenttype application/json).');
@@ -69,14 +116,11 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
       eventsTotal.inc({ outcome });
       req.log.info({ ceId: event.id, ceSource: event.source, outcome }, 'detection event');
       return reply.code(202).send();
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    }),
+  );
 
-  app.post('/failures', async (req, reply) => {
-    try {
-      const event = readCloudEvent({ headers: req.headers, body: req.body });
+  app.post('/failures', (req, reply) =>
+    traced(req, reply, 'yolo.log.failure', async (event) => {
       const x = event.extensions;
       let data: string | undefined;
       if (event.data !== undefined && event.data !== null) {
@@ -106,10 +150,8 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
         'dead-lettered event',
       );
       return reply.code(202).send();
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+    }),
+  );
 }
 
 /** knativeerrordata is base64 of the failing response body; show it as text when it is text. */

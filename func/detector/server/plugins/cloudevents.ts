@@ -18,7 +18,7 @@ export default async function cloudevents(
   );
   app.post('/', async (req, reply) => {
     const request = { headers: req.headers, body: req.body };
-    const res = await handleDetectionEvent(opts.service, () => parseDetectionRequest(request), req.log);
+    const res = await handleDetectionEvent(opts.service, req.headers, () => parseDetectionRequest(request), req.log);
     return reply.code(res.status).headers(res.headers).send(res.body);
   });
 }

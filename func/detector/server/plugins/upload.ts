@@ -61,8 +61,9 @@ export default async function upload(app: FastifyInstance, opts: { service: Dete
         fields[part.fieldname as OptionName] = String(part.value);
       }
     }
-    const result = await runRequest(
+    const { result } = await runRequest(
       opts.service,
+      req.headers,
       (): DetectionJob => {
         if (formError) throw formError;
         if (!image) throw new DetectionError('MISSING_IMAGE', 'The form has no file field "image".');
