@@ -31,6 +31,16 @@ RUN if [ "$VARIANT" = "gpu" ]; then \
       fi; \
     fi
 
+# What Linux never loads: other platforms' onnxruntime binaries, better-sqlite3's sources and object files, and the
+# browser builds of the OpenTelemetry packages (Node resolves their build/src). test/deploy-files.test.ts checks
+# every path here against the packages' layout, and test/production-pod.test.ts runs both servers on the result.
+RUN arch="$(node -p process.arch)" && other="$([ "$arch" = x64 ] && echo arm64 || echo x64)" && \
+    rm -rf node_modules/onnxruntime-node/bin/napi-v6/darwin node_modules/onnxruntime-node/bin/napi-v6/win32 \
+      "node_modules/onnxruntime-node/bin/napi-v6/linux/$other" \
+      node_modules/better-sqlite3/deps node_modules/better-sqlite3/src \
+      node_modules/better-sqlite3/build/Release/obj node_modules/better-sqlite3/build/Release/obj.target \
+      node_modules/@opentelemetry/*/build/esm node_modules/@opentelemetry/*/build/esnext
+
 FROM ${NODE_IMAGE} AS runtime-cpu
 ENV EXECUTION_PROVIDERS=cpu
 

@@ -7,6 +7,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
+import { expand, runtimePrunePatterns } from './support/runtime-prune.js';
 import { startServer } from './support/server-process.js';
 
 /** func.yaml and the Dockerfile, checked against the real schema and against the code they deploy. */
@@ -150,4 +151,35 @@ t.test('Dockerfile', async (t) => {
   const ignore = await readFile(path.join(ROOT, '.dockerignore'), 'utf8');
   t.match(ignore, /^\*$/m, '.dockerignore excludes everything by default');
   t.notMatch(ignore, /^!.*(model|\.onnx|shared)/m, 'and lets no model in');
+});
+
+t.test("the image's trim of node_modules matches the packages' layout", async (t) => {
+  const patterns = runtimePrunePatterns('x64');
+  t.ok(patterns.length >= 6, `${patterns.length} paths: ${patterns.join(' ')}`);
+  // Each path must name something that exists, or an upgrade that moved it would silently keep it in the image.
+  for (const p of patterns) t.ok(expand(ROOT, p).length > 0, `${p} exists in the installed packages`);
+  t.same(
+    patterns.filter((p) => p.includes('onnxruntime-node/bin')),
+    [
+      'node_modules/onnxruntime-node/bin/napi-v6/darwin',
+      'node_modules/onnxruntime-node/bin/napi-v6/win32',
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64',
+    ],
+    'on x64 everything but linux/x64 goes',
+  );
+  t.ok(runtimePrunePatterns('arm64').includes('node_modules/onnxruntime-node/bin/napi-v6/linux/x64'), 'and on arm64');
+  // What Linux loads is never in the list: the binding of the build platform, better-sqlite3's addon, and the
+  // CommonJS builds Node resolves (package.json "main" / the "default" export condition).
+  for (const kept of [
+    'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node',
+    'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+    'node_modules/@opentelemetry/api/build/src/index.js',
+    'node_modules/@opentelemetry/sdk-trace-node/build/src/index.js',
+  ]) {
+    t.ok(existsSync(path.join(ROOT, kept)), `${kept} is installed`);
+    t.notOk(
+      patterns.some((p) => new RegExp(`^${p.replace(/\*/g, '[^/]+')}(/|$)`).test(kept)),
+      `${kept} is kept`,
+    );
+  }
 });

@@ -3,6 +3,7 @@ import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { IMAGES, MODELS, ROOT } from './support/paths.js';
+import { applyRuntimePrune } from './support/runtime-prune.js';
 import { binaryEvent, pathEvent, startServer, type Target } from './support/server-process.js';
 
 /**
@@ -20,7 +21,10 @@ const available = await stat(BWRAP).then(
 );
 if (!available && process.env.CI) throw new Error('bubblewrap is missing: .ci/run installs it');
 
-/** The app as the image has it: package files, the build, and node_modules after `npm prune --omit=dev`. */
+/**
+ * The app as the image has it: package files, the build, and node_modules after `npm prune --omit=dev` and the
+ * Dockerfile's trim of what Linux never loads.
+ */
 async function productionTree(dir: string): Promise<string> {
   const app = path.join(dir, 'app');
   await mkdir(app);
@@ -32,6 +36,7 @@ async function productionTree(dir: string): Promise<string> {
   const hidden = path.join(app, 'node_modules', '.package-lock.json');
   await rm(hidden, { force: true });
   execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore' });
+  await applyRuntimePrune(app);
   return app;
 }
 
@@ -92,6 +97,10 @@ t.test('the pruned build runs as the pod runs it', { skip: !available && 'bubble
     await stat(path.join(app, 'node_modules', 'typescript')).catch(() => undefined),
     'dev dependencies are pruned',
   );
+  const bytes = Number(
+    execFileSync('du', ['-sb', path.join(app, 'node_modules')], { encoding: 'utf8' }).split('\t')[0],
+  );
+  t.comment(`runtime node_modules: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
   const input = path.join(work, 'input');
   await mkdir(input);
   await copyFile(path.join(IMAGES, 'bus.jpg'), path.join(input, 'bus.jpg'));
@@ -117,6 +126,24 @@ t.test('the pruned build runs as the pod runs it', { skip: !available && 'bubble
       t.equal(written.uid, UID, 'the files are written as uid 10001');
       t.notMatch(server.output(), /model volume is writable/, 'the read-only model volume is seen as such');
       t.notMatch(server.output(), /EROFS|EACCES|read-only file system/i, 'nothing tried to write elsewhere');
+
+      if (target !== 'server') return;
+      // The logging service shares the image: its SQLite addon must survive the trim.
+      const logs = path.join(work, 'logs');
+      await mkdir(logs);
+      await chmod(logs, 0o777);
+      const logging = await startServer('logging', {
+        env: { DATABASE_PATH: '/srv/detections.db', LOG_LEVEL: 'info' },
+        wrap: { prefix: sandbox(app, input, logs), entry: 'dist/func/logging/start.js', cwd: app },
+        timeoutMs: 60_000,
+      });
+      t.teardown(() => logging.stop('SIGKILL'));
+      const headers: Record<string, string> = {};
+      binary.headers.forEach((v, k) => {
+        if (k.startsWith('ce-') || k === 'content-type') headers[k] = v;
+      });
+      const stored = await fetch(logging.url + '/', { method: 'POST', headers, body: await binary.text() });
+      t.equal(stored.status, 202, 'the logging service stores the reply in SQLite');
     });
   }
 
