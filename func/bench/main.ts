@@ -1,257 +1,204 @@
 /**
- * `npm run bench`: the cost of the service on top of the model, measured side by side in one run.
- *   1. bare session.run on a ready tensor (the physical limit): latency p50/p90 and throughput;
- *   2. the container server, started as the image starts it: start → ready, start → first reply, end-to-end
- *      latency at concurrency 1 (CloudEvent in, reply out: decode, annotate and the file write included),
- *      throughput at concurrency 1, 2, 4, 8, /health/readiness p99 while saturated, RSS after start and after
- *      BENCH_REQUESTS requests.
- * Prints a table and writes bench-results/bench.json. Settings: BENCH_MODEL, BENCH_IMAGE, BENCH_SAMPLES (40),
- * BENCH_REQUESTS (1000).
+ * `npm run bench`: the cost of the service around the model, measured side by side in one run, on bus.jpg and on
+ * a 12 MP photo made from it (upscaled to a phone camera's 4032x3024):
+ *  - bare session.run, and each image's floor: bare + a full-size decode + a full-size JPEG encode;
+ *  - the container server, started as the image starts it, with path CloudEvents: end-to-end latency at
+ *    concurrency 1 (annotated, and the photo with annotate: false), throughput at 1/2/4/8, the server's CPU time
+ *    per request, start → ready and → first reply, RSS after start and after BENCH_REQUESTS requests;
+ *  - the same server with tracing exporting to a local OTLP sink, against tracing off;
+ *  - the image's runtime node_modules.
+ * The machine is shared and its speed drifts, so the ratios are measured in BENCH_ROUNDS rounds (5) of
+ * BENCH_SAMPLES (12) each, every figure of a ratio back to back, and reported as the median with the spread.
+ * Prints a table and writes bench-results/bench.json. Settings: BENCH_MODEL, BENCH_ROUNDS, BENCH_SAMPLES,
+ * BENCH_REQUESTS (1000), and the server's own variables (INFERENCE_THREADS, INFERENCE_SPINNING, MAX_BATCH, …).
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { decodeImage } from '../detector/core/decode.js';
-import { letterboxGeometry, letterboxInto } from '../detector/core/letterbox.js';
-import { loadModel } from '../detector/core/model.js';
+import sharp from 'sharp';
+import { bare, codecs, quantile } from './floor.js';
+import { runtimeDependencyBytes } from './runtime-size.js';
+import { cpuMs, detect, load, rssMb, startServer, type BenchServer } from './server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MODEL = process.env.BENCH_MODEL ?? path.join(ROOT, '..', 'shared', 'models', 'yolov8n-coco-int8-640.onnx');
-const IMAGE = process.env.BENCH_IMAGE ?? path.join(ROOT, '..', 'shared', 'images', 'bus.jpg');
-const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
+const BUS = path.join(ROOT, '..', 'shared', 'images', 'bus.jpg');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PER_ROUND = Number(process.env.BENCH_SAMPLES ?? 12);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-};
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
+const say = (s: string): boolean => process.stderr.write(s + '\n');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
+/** A local OTLP/HTTP sink: accepts every export, so tracing costs what it costs with a healthy collector. */
+async function otlpSink(): Promise<{ url: string; close(): void }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
   });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
 }
 
-async function bare(image: Buffer): Promise<{ p50: number; p90: number; throughput: number }> {
-  const model = await loadModel(MODEL, { providers: ['cpu'] });
-  const [h, w] = model.info.inputSize;
-  const decoded = await decodeImage(image, { maxPixels: 1e9 });
-  const tensor = new Float32Array(3 * h * w);
-  await letterboxInto(decoded, letterboxGeometry(decoded.width, decoded.height, w, h), tensor);
-  for (let i = 0; i < 5; i++) await model.run(tensor, 1);
-  const times: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < SAMPLES; i++) {
-    const t = performance.now();
-    await model.run(tensor, 1);
-    times.push(performance.now() - t);
-  }
-  const total = performance.now() - t0;
-  await model.release();
-  return { p50: quantile(times, 0.5), p90: quantile(times, 0.9), throughput: (SAMPLES / total) * 1000 };
-}
-
-interface Server {
-  url: string;
-  pid: number;
-  startedAt: number;
-  stop(): void;
-}
-
-/** Started as the image starts it: the same entry point, and the Dockerfile's MALLOC_ARENA_MAX unless set. */
-async function startServer(out: string): Promise<Server> {
-  const port = await freePort();
-  const startedAt = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'func', 'detector', 'server', 'start.js')], {
-    env: {
-      MALLOC_ARENA_MAX: '2',
-      ...process.env,
-      MODEL_PATH: MODEL,
-      INPUT_DIR: out,
-      OUTPUT_DIR: out,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, startedAt, stop: () => child.kill('SIGKILL') };
-}
-
-let sequence = 0;
-async function detect(url: string, image: Buffer): Promise<number> {
-  const t = performance.now();
-  const res = await fetch(url + '/', {
-    method: 'POST',
-    headers: {
-      'ce-specversion': '1.0',
-      'ce-id': `bench-${sequence++}`,
-      'ce-source': '/bench',
-      'ce-type': 'yolo.detection.requested',
-      'content-type': 'image/jpeg',
-    },
-    body: new Uint8Array(image),
-  });
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`request failed: ${res.status}`);
-  return performance.now() - t;
-}
-
-async function load(
-  url: string,
-  image: Buffer,
-  requests: number,
-  concurrency: number,
-): Promise<{ seconds: number; latencies: number[] }> {
-  let next = 0;
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < requests) latencies.push(await detect(url, image));
-    }),
-  );
-  return { seconds: (performance.now() - t0) / 1000, latencies };
-}
-
-async function rssMb(url: string): Promise<number> {
-  const text = await (await fetch(url + '/metrics')).text();
-  return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]) / 2 ** 20;
-}
+const median = (xs: number[]): number => quantile(xs, 0.5);
+/** The median of a ratio over the rounds, with its spread: "1.02 (0.98–1.07)". */
+const spread = (xs: number[]): { median: number; min: number; max: number } => ({
+  median: round(median(xs), 2),
+  min: round(Math.min(...xs), 2),
+  max: round(Math.max(...xs), 2),
+});
+const show = (s: { median: number; min: number; max: number }): string => `${s.median} (${s.min}–${s.max})`;
 
 async function main(): Promise<void> {
-  const image = await readFile(IMAGE);
-  const out = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-bench-'));
-  const result: Record<string, unknown> = {
+  const volume = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-bench-'));
+  await mkdir(path.join(volume, 'out'));
+  await copyFile(BUS, path.join(volume, 'bus.jpg'));
+  // A phone photo's size and JPEG: bus.jpg upscaled to 4032x3024 (4:3, cropped), quality 90.
+  const photo = await sharp(BUS).resize(4032, 3024, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
+  await writeFile(path.join(volume, 'photo-12mp.jpg'), photo);
+  const bus = await readFile(BUS);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a report assembled field by field
+  const r: Record<string, any> = {
     model: path.basename(MODEL),
-    image: path.basename(IMAGE),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    samples: SAMPLES,
+    rounds: ROUNDS,
+    samplesPerRound: PER_ROUND,
     settings: Object.fromEntries(
-      ['INFERENCE_THREADS', 'IMAGE_THREADS', 'MAX_BATCH', 'MAX_BATCH_DELAY_MS', 'MALLOC_ARENA_MAX'].map((k) => [
-        k,
-        process.env[k] ?? (k === 'MALLOC_ARENA_MAX' ? '2' : ''),
-      ]),
+      ['INFERENCE_THREADS', 'INFERENCE_SPINNING', 'IMAGE_THREADS', 'MAX_BATCH'].map((k) => [k, process.env[k] ?? '']),
     ),
   };
-  process.stderr.write('bare session.run…\n');
-  const b = await bare(image);
-  result.bare = { p50Ms: round(b.p50), p90Ms: round(b.p90), throughputPerS: round(b.throughput, 2) };
-
-  process.stderr.write('starting the server…\n');
-  const server = await startServer(out);
-  let readyMs = 0;
-  for (;;) {
-    try {
-      if ((await fetch(server.url + '/health/readiness')).ok) {
-        readyMs = performance.now() - server.startedAt;
-        break;
-      }
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await detect(server.url, image);
-  const firstReplyMs = performance.now() - server.startedAt;
-  const rssStart = await rssMb(server.url);
+  const sink = await otlpSink();
+  const servers: BenchServer[] = [];
   try {
-    // The first replies pay for JIT and allocator warm-up; start → first reply above already counts them.
-    await load(server.url, image, 10, 1);
-    process.stderr.write('end-to-end latency…\n');
-    const c1 = await load(server.url, image, SAMPLES, 1);
-    const e2e = { p50Ms: round(quantile(c1.latencies, 0.5)), p90Ms: round(quantile(c1.latencies, 0.9)) };
-    const throughput: Record<string, number> = {};
-    for (const c of [1, 2, 4, 8]) {
-      process.stderr.write(`throughput at concurrency ${c}…\n`);
-      const r = await load(server.url, image, Math.max(SAMPLES, c * 8), c);
-      throughput[c] = round(r.latencies.length / r.seconds, 2);
+    say('starting the servers (tracing off, and on to a local OTLP sink)…');
+    const server = await startServer(ROOT, MODEL, volume);
+    servers.push(server);
+    await detect(server.url, 'bus.jpg');
+    r.startToReadyMs = round(server.readyMs);
+    r.startToFirstReplyMs = round(performance.now() - server.startedAt);
+    const traced = await startServer(ROOT, MODEL, volume, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+    servers.push(traced);
+    for (const s of servers) {
+      await load(s.url, 'bus.jpg', 10, 1); // JIT and allocator warm-up
+      await load(s.url, 'photo-12mp.jpg', 3, 1);
     }
-    process.stderr.write('readiness while saturated…\n');
-    const probes: number[] = [];
-    let saturated = true;
-    const probing = (async () => {
-      while (saturated) {
-        const t = performance.now();
-        await fetch(server.url + '/health/readiness').then((r) => r.arrayBuffer());
-        probes.push(performance.now() - t);
-        await new Promise((r) => setTimeout(r, 20));
+    // The machine is shared: each round measures every figure of a ratio back to back, and the ratios are
+    // reported as the median over the rounds with their spread.
+    const ratios = { busToFloor: [] as number[], photoToFloor: [] as number[], photoNoAnnotateToBare: [] as number[] };
+    const tracingOnToOff: number[] = [];
+    const bareP50: number[] = [];
+    const bareCpu: number[] = [];
+    const photoReduced: number[] = [];
+    for (let round_ = 1; round_ <= ROUNDS; round_++) {
+      say(`round ${round_} of ${ROUNDS}…`);
+      const b = await bare(MODEL, bus, PER_ROUND);
+      const busCodecs = await codecs(bus, PER_ROUND);
+      const photoCodecs = await codecs(photo, Math.ceil(PER_ROUND / 2));
+      const e2e = async (s: BenchServer, file: string, annotate = true): Promise<number> =>
+        median((await load(s.url, file, PER_ROUND, 1, annotate)).latencies);
+      const busE2e = await e2e(server, 'bus.jpg');
+      const busTraced = await e2e(traced, 'bus.jpg');
+      const photoE2e = await e2e(server, 'photo-12mp.jpg');
+      const photoBare = await e2e(server, 'photo-12mp.jpg', false);
+      bareP50.push(b.p50);
+      bareCpu.push(b.cpuMsPerRun);
+      photoReduced.push(photoCodecs.reducedDecodeP50 / b.p50);
+      ratios.busToFloor.push(busE2e / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
+      ratios.photoToFloor.push(photoE2e / (b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50));
+      ratios.photoNoAnnotateToBare.push(photoBare / b.p50);
+      tracingOnToOff.push(busTraced / busE2e);
+      r[`round${round_}Ms`] = {
+        bare: round(b.p50),
+        busFloor: round(b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50),
+        busE2e: round(busE2e),
+        photoFloor: round(b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50),
+        photoE2e: round(photoE2e),
+        photoNoAnnotate: round(photoBare),
+        busTracingOn: round(busTraced),
+      };
+    }
+    r.bareP50Ms = round(median(bareP50));
+    r.bareCpuMsPerRun = round(median(bareCpu));
+    // The least annotate: false can cost: bare + the photo's decode at the model's size, nothing overlapping it.
+    r.photoNoAnnotateFloorToBare = round(1 + median(photoReduced), 2);
+    r.ratios = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, spread(v)]));
+    r.tracingOnToOff = spread(tracingOnToOff);
+    traced.stop();
+
+    r.throughputPerS = {};
+    r.throughputRatioToBare = {};
+    for (const c of [1, 2, 4, 8]) {
+      say(`throughput at concurrency ${c}…`);
+      // Bare throughput (1000 / bare p50) measured just before, so both see the same machine.
+      const b = await bare(MODEL, bus, PER_ROUND);
+      const cpu0 = await cpuMs(server.pid);
+      const run = await load(server.url, 'bus.jpg', Math.max(PER_ROUND * 2, c * 12), c);
+      const cpu = (await cpuMs(server.pid)) - cpu0;
+      r.throughputPerS[c] = round(run.latencies.length / run.seconds, 2);
+      r.throughputRatioToBare[c] = round(r.throughputPerS[c] / (1000 / b.p50), 2);
+      if (c === 4) {
+        r.cpuMsPerRequestC4 = round(cpu / run.latencies.length);
+        // With every core busy, throughput cannot pass cores × 1000 / CPU per request.
+        const bound = (os.availableParallelism() * 1000) / r.cpuMsPerRequestC4;
+        r.cpuBoundThroughputRatioC4 = round(bound / (1000 / b.p50), 2);
       }
-    })();
-    await load(server.url, image, Math.max(SAMPLES, 64), 8);
-    saturated = false;
-    await probing;
-    process.stderr.write(`${REQUESTS} requests for memory…\n`);
-    await load(server.url, image, REQUESTS, 4);
-    const rssEnd = await rssMb(server.url);
-    Object.assign(result, {
-      e2e: { ...e2e, ratioToBareP50: round(e2e.p50Ms / b.p50, 2) },
-      throughputPerS: throughput,
-      throughputRatioToBare: Object.fromEntries(
-        Object.entries(throughput).map(([c, v]) => [c, round(v / b.throughput, 2)]),
-      ),
-      readinessWhileSaturatedMs: {
-        p50: round(quantile(probes, 0.5)),
-        p99: round(quantile(probes, 0.99)),
-        samples: probes.length,
-      },
-      startToReadyMs: round(readyMs),
-      startToFirstReplyMs: round(firstReplyMs),
-      rssMb: {
-        afterStart: round(rssStart),
-        [`after${REQUESTS}Requests`]: round(rssEnd),
-        growthPct: round(((rssEnd - rssStart) / rssStart) * 100),
-      },
-    });
-  } finally {
+    }
     server.stop();
-    await rm(out, { recursive: true, force: true });
+
+    // Memory as a bus.jpg workload leaves it, on a server of its own: the 12 MP photos above leave glibc's arenas
+    // larger, which says nothing about a steady stream of ordinary images.
+    say(`${REQUESTS} requests for memory…`);
+    const fresh = await startServer(ROOT, MODEL, volume);
+    servers.push(fresh);
+    await detect(fresh.url, 'bus.jpg');
+    const before = await rssMb(fresh.url);
+    await load(fresh.url, 'bus.jpg', REQUESTS, 4);
+    r.rssMb = { firstReply: round(before), afterRequests: round(await rssMb(fresh.url)), requests: REQUESTS };
+    r.startToReadyMsAll = servers.map((s) => round(s.readyMs));
+
+    say('runtime dependencies…');
+    r.runtimeDependenciesMiB = round(runtimeDependencyBytes(ROOT, os.tmpdir()) / 2 ** 20);
+  } finally {
+    for (const s of servers) s.stop();
+    sink.close();
+    await rm(volume, { recursive: true, force: true });
   }
-  const r = result as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows: [string, string][] = [
     ['machine', r.machine],
-    ['model / image', `${r.model} / ${r.image}`],
+    ['model', r.model],
     [
-      'server settings',
+      'settings',
       Object.entries(r.settings as Record<string, string>)
         .map(([k, v]) => `${k}=${v || '(default)'}`)
         .join(' '),
     ],
-    ['bare session.run p50 / p90', `${r.bare.p50Ms} / ${r.bare.p90Ms} ms`],
-    ['end-to-end p50 / p90 (c=1)', `${r.e2e.p50Ms} / ${r.e2e.p90Ms} ms`],
-    ['end-to-end p50 / bare p50', `${r.e2e.ratioToBareP50}`],
-    ['bare throughput', `${r.bare.throughputPerS} /s`],
-    ...[1, 2, 4, 8].map(
-      (c) =>
-        [`throughput c=${c} (ratio to bare)`, `${r.throughputPerS[c]} /s (${r.throughputRatioToBare[c]})`] as [
-          string,
-          string,
-        ],
-    ),
+    ['rounds × samples (median over rounds, min–max)', `${ROUNDS} × ${PER_ROUND}`],
+    ['bare session.run p50', `${r.bareP50Ms} ms`],
+    ['bus.jpg: end-to-end p50 / its floor', show(r.ratios.busToFloor)],
+    ['12 MP photo: end-to-end p50 / its floor', show(r.ratios.photoToFloor)],
+    ['12 MP, annotate false: end-to-end / bare', show(r.ratios.photoNoAnnotateToBare)],
+    ...[1, 2, 4, 8].map((c): [string, string] => [
+      `throughput c=${c} / bare`,
+      `${r.throughputPerS[c]}/s = ${r.throughputRatioToBare[c]}`,
+    ]),
+    ['server CPU per request at c=4 (bare run)', `${r.cpuMsPerRequestC4} ms (${r.bareCpuMsPerRun} ms)`],
+    ['c=4 ratio the CPU allows (cores × 1000 / CPU)', `${r.cpuBoundThroughputRatioC4}`],
+    ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
     [
-      'readiness p50 / p99 while saturated',
-      `${r.readinessWhileSaturatedMs.p50} / ${r.readinessWhileSaturatedMs.p99} ms`,
+      'start → ready / → first reply',
+      `${r.startToReadyMs} / ${r.startToFirstReplyMs} ms (all starts: ${r.startToReadyMsAll.join(', ')})`,
     ],
-    ['start → ready', `${r.startToReadyMs} ms`],
-    ['start → first reply', `${r.startToFirstReplyMs} ms`],
-    [
-      `RSS after start → after ${REQUESTS} requests`,
-      `${r.rssMb.afterStart} → ${r.rssMb[`after${REQUESTS}Requests`]} MB (${r.rssMb.growthPct}%)`,
-    ],
+    [`RSS, bus.jpg: first reply → ${REQUESTS} requests`, `${r.rssMb.firstReply} → ${r.rssMb.afterRequests} MB`],
+    ['tracing on / off, bus.jpg p50', show(r.tracingOnToOff)],
+    ['runtime node_modules', `${r.runtimeDependenciesMiB} MiB`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(rows.map(([k, v]) => `| ${k.padEnd(width)} | ${v} |`).join('\n') + '\n');
   await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
-  await writeFile(path.join(ROOT, 'bench-results', 'bench.json'), JSON.stringify(result, null, 2) + '\n');
-  process.stderr.write('wrote bench-results/bench.json\n');
+  await writeFile(path.join(ROOT, 'bench-results', 'bench.json'), JSON.stringify(r, null, 2) + '\n');
+  say('wrote bench-results/bench.json');
 }
 
 main().catch((err: unknown) => {

@@ -152,6 +152,8 @@ export function annotatedFormatFor(sourceFormat: string): AnnotatedFormat {
 export async function encodeImage(img: DecodedImage, format: AnnotatedFormat): Promise<Buffer> {
   const pipeline = sharp(img.pixels, { raw: { width: img.width, height: img.height, channels: 3 } });
   return format === 'jpeg'
-    ? pipeline.jpeg({ quality: 90 }).toBuffer()
+    ? // Huffman-table optimisation (sharp's default) is two thirds of the encode (12 MP: 92 → 31 ms measured, the
+      // file 2% larger): not worth it for an annotated copy.
+      pipeline.jpeg({ quality: 90, optimiseCoding: false }).toBuffer()
     : pipeline.png({ compressionLevel: 6 }).toBuffer();
 }

@@ -1,4 +1,4 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DetectionError } from '../../shared/errors.js';
 
 /** An image decoded once, upright (EXIF orientation applied), as packed 8-bit RGB. */
@@ -27,7 +27,19 @@ export const IMAGE_CONTENT_TYPES: Readonly<Record<string, readonly string[]>> = 
   'image/heif': ['heif'],
 };
 
-export async function decodeImage(bytes: Buffer, limits: DecodeLimits, declaredType?: string): Promise<DecodedImage> {
+/** What the header says, before any pixel is decoded: the upright size and the format. */
+export interface ImageHeader {
+  /** Width and height after EXIF orientation, as every decode here returns them. */
+  width: number;
+  height: number;
+  format: string;
+}
+
+/**
+ * Reads and checks the header: a known image format, matching the declared content type, and within the pixel
+ * limit. Checked here, before decoding, so a decompression bomb never gets its pixels allocated.
+ */
+export async function readHeader(bytes: Buffer, limits: DecodeLimits, declaredType?: string): Promise<ImageHeader> {
   if (bytes.length === 0) throw new DetectionError('MISSING_IMAGE', 'The image is empty (0 bytes).');
   let meta: Metadata;
   try {
@@ -50,25 +62,79 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits, declaredT
       );
     }
   }
-  // Checked on the header before decoding, so a decompression bomb never gets its pixels allocated.
   if (width * height > limits.maxPixels) {
     throw new DetectionError(
       'IMAGE_TOO_LARGE',
       `The image is ${width}x${height} (${width * height} pixels), over the limit of ${limits.maxPixels} pixels.`,
     );
   }
+  // EXIF orientations 5 to 8 turn the image a quarter: width and height swap once it is upright.
+  const turned = (meta.orientation ?? 1) >= 5;
+  return { width: turned ? height : width, height: turned ? width : height, format };
+}
+
+/** sharp's decode of these bytes, upright and as 8-bit sRGB without alpha: the start of every pipeline here. */
+function upright(bytes: Buffer, limits: DecodeLimits) {
+  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' }).autoOrient();
+}
+
+async function rgb(pipeline: Sharp, format: string): Promise<{ data: Buffer; width: number; height: number }> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' })
-      .autoOrient()
+    const { data, info } = await pipeline
       .toColourspace('srgb')
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
-    return { pixels: data, width: info.width, height: info.height, format };
+    return { data, width: info.width, height: info.height };
   } catch (err) {
     throw new DetectionError('UNDECODABLE_IMAGE', `The ${format.toUpperCase()} image is corrupt or truncated.`, {
       cause: err,
     });
   }
+}
+
+/** The whole image at full size, for drawing on. */
+export async function decodeImage(bytes: Buffer, limits: DecodeLimits, declaredType?: string): Promise<DecodedImage> {
+  const header = await readHeader(bytes, limits, declaredType);
+  return decodeFull(bytes, header, limits);
+}
+
+/** The full-size decode for a header already checked. */
+export async function decodeFull(bytes: Buffer, header: ImageHeader, limits: DecodeLimits): Promise<DecodedImage> {
+  const { data, width, height } = await rgb(upright(bytes, limits), header.format);
+  return { pixels: data, width, height, format: header.format };
+}
+
+/**
+ * The image decoded straight to `width` x `height` (the model input's size inside the letterbox). A JPEG or WebP
+ * several times larger is decoded at 1/2, 1/4 or 1/8 scale by libjpeg/libwebp themselves (sharp's shrink-on-load),
+ * so a 12 MP photo never has its 12 million pixels decoded for a 640-pixel model input.
+ */
+export async function decodeResized(
+  bytes: Buffer,
+  header: ImageHeader,
+  size: { width: number; height: number },
+  limits: DecodeLimits,
+): Promise<Buffer> {
+  const pipeline = upright(bytes, limits).resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  return (await rgb(pipeline, header.format)).data;
+}
+
+/**
+ * Whether the decoder itself can decode at reduced scale for this letterbox: JPEG and WebP decode at 1/2, 1/4 or
+ * 1/8 when the image is at least twice the size it is resized to (libvips' shrink-on-load).
+ */
+export function shrinksOnLoad(header: ImageHeader, size: { resizedWidth: number; resizedHeight: number }): boolean {
+  const factor = Math.min(header.width / size.resizedWidth, header.height / size.resizedHeight);
+  return (header.format === 'jpeg' || header.format === 'webp') && factor >= 2;
+}
+
+/** Decoded pixels resized to `width` x `height`, with the same kernel as decodeResized. */
+export async function resizePixels(image: DecodedImage, size: { width: number; height: number }): Promise<Buffer> {
+  if (image.width === size.width && image.height === size.height) return image.pixels;
+  return sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
 }

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { annotatedFormatFor, drawDetections, encodeImage } from './annotate.js';
-import { decodeImage } from './decode.js';
+import { decodeFull, decodeResized, readHeader, resizePixels, shrinksOnLoad } from './decode.js';
 import { DetectionError } from '../../shared/errors.js';
 import { inSpan, tracer } from '../../shared/tracing.js';
 import type { DetectionRecord, ModelSummary, Timings } from '../../shared/record.js';
 import { readInputFile } from './input-path.js';
-import { letterboxGeometry, letterboxInto } from './letterbox.js';
+import { fillTensor, letterboxGeometry } from './letterbox.js';
 import type { Model } from './model.js';
 import { postprocess } from './postprocess.js';
 import { Semaphore } from './semaphore.js';
@@ -134,20 +134,31 @@ export class Detector {
     const classIds = this.classFilterFor(opts.classes);
     const limits = { maxPixels: this.defaults.maxImagePixels };
 
-    const image = await inSpan('decode', async (span) => {
-      const { bytes, declared } = await this.read(input);
-      const decoded = await decodeImage(bytes, limits, declared);
-      span.setAttributes({ 'image.bytes': bytes.length, 'image.width': decoded.width, 'image.height': decoded.height });
-      return decoded;
+    const info = this.model.info;
+    const [h, w] = info.inputSize;
+    const { bytes, declared } = await this.read(input);
+    const header = await readHeader(bytes, limits, declared);
+    const lb = letterboxGeometry(header.width, header.height, w, h);
+    const size = { width: lb.resizedWidth, height: lb.resizedHeight };
+    const { full, resized } = await inSpan('decode', async (span) => {
+      span.setAttributes({ 'image.bytes': bytes.length, 'image.width': header.width, 'image.height': header.height });
+      if (!opts.annotate) return { full: undefined, resized: await decodeResized(bytes, header, size, limits) };
+      if (!shrinksOnLoad(header, lb)) {
+        // Near the model's size a decode costs the same at any scale: decode once and resize the pixels.
+        const image = await decodeFull(bytes, header, limits);
+        return { full: Promise.resolve(image), resized: await resizePixels(image, size) };
+      }
+      // Much larger (a phone photo): the model's input comes from a reduced decode, and the full-size one, for
+      // drawing only, runs beside it and inference. Its failure is reported where it is awaited, below.
+      const drawing = inSpan('decode.full', () => decodeFull(bytes, header, limits));
+      drawing.catch(() => undefined);
+      return { full: drawing, resized: await decodeResized(bytes, header, size, limits) };
     });
     const decodeMs = ms(t0);
 
     let t = performance.now();
-    const info = this.model.info;
-    const [h, w] = info.inputSize;
-    const lb = letterboxGeometry(image.width, image.height, w, h);
     const tensor = new Float32Array(3 * h * w);
-    await inSpan('preprocess', () => letterboxInto(image, lb, tensor));
+    await inSpan('preprocess', async () => fillTensor(resized, lb, tensor));
     const preprocessMs = ms(t);
 
     t = performance.now();
@@ -159,7 +170,7 @@ export class Detector {
     const detections = await inSpan('postprocess', async (span) => {
       const found = postprocess(
         { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
-        { letterbox: lb, width: image.width, height: image.height, classNames: info.classNames },
+        { letterbox: lb, width: header.width, height: header.height, classNames: info.classNames },
         { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
       );
       span.setAttribute('yolo.detections', found.length);
@@ -169,8 +180,9 @@ export class Detector {
 
     t = performance.now();
     let annotated: Analysis['annotated'];
-    const format = annotatedFormatFor(image.format);
-    if (opts.annotate) {
+    const format = annotatedFormatFor(header.format);
+    if (full) {
+      const image = await full;
       const data = await inSpan('annotate', async () => {
         drawDetections(image, detections);
         return encodeImage(image, format);
@@ -183,7 +195,7 @@ export class Detector {
     }
     const annotateMs = ms(t);
     return {
-      image: { width: image.width, height: image.height },
+      image: { width: header.width, height: header.height },
       detections,
       annotated,
       timings: { decodeMs, preprocessMs, inferenceMs, postprocessMs, annotateMs, totalMs: ms(t0) },

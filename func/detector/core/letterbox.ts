@@ -1,5 +1,4 @@
-import sharp from 'sharp';
-import type { DecodedImage } from './decode.js';
+import { resizePixels, type DecodedImage } from './decode.js';
 
 /**
  * Where an image lands inside the model's square (or rectangular) input, computed exactly as Ultralytics'
@@ -54,16 +53,17 @@ export function toOriginal(lb: Letterbox, x: number, y: number): [number, number
  * 3*H*W), padding with 114. The tensor is filled in place so callers can reuse one buffer per session.
  */
 export async function letterboxInto(image: DecodedImage, lb: Letterbox, tensor: Float32Array): Promise<void> {
+  fillTensor(await resizePixels(image, { width: lb.resizedWidth, height: lb.resizedHeight }), lb, tensor);
+}
+
+/** Packed RGB of the letterbox's resized size → RGB/255 CHW float32 in `tensor`, padded with 114. */
+export function fillTensor(resized: Buffer, lb: Letterbox, tensor: Float32Array): void {
   const { inputWidth: W, inputHeight: H } = lb;
   const plane = W * H;
   if (tensor.length !== 3 * plane) throw new RangeError(`tensor length ${tensor.length} != 3x${W}x${H}`);
-  const resized =
-    image.width === lb.resizedWidth && image.height === lb.resizedHeight
-      ? image.pixels
-      : await sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 3 } })
-          .resize(lb.resizedWidth, lb.resizedHeight, { fit: 'fill', kernel: 'linear' })
-          .raw()
-          .toBuffer();
+  if (resized.length !== lb.resizedWidth * lb.resizedHeight * 3) {
+    throw new RangeError(`${resized.length} bytes is not ${lb.resizedWidth}x${lb.resizedHeight} RGB`);
+  }
   tensor.fill(PAD_VALUE / 255);
   const rw = lb.resizedWidth;
   for (let y = 0; y < lb.resizedHeight; y++) {

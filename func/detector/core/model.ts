@@ -48,6 +48,11 @@ export interface LoadOptions {
   providers: Provider[];
   expectedSha256?: string | undefined;
   intraOpThreads?: number | undefined;
+  /**
+   * Whether onnxruntime's intra-op threads spin while waiting for work. Spinning shortens a run a little and burns
+   * a core meanwhile, the core decode and encode need between runs; off unless asked for.
+   */
+  spinning?: boolean | undefined;
   /** Silence onnxruntime's own error log (for probing which providers work). */
   quiet?: boolean;
   /** Receives the reason when a preferred provider is unavailable and a later one is used. */
@@ -121,6 +126,8 @@ async function createSession(buffer: Buffer, options: LoadOptions): Promise<[Inf
         graphOptimizationLevel: 'all',
         ...(options.quiet ? { logSeverityLevel: 4 as const } : {}),
         ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+        // onnxruntime's session config entry session.intra_op.allow_spinning (onnxruntime_session_options_config_keys.h).
+        extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
       });
       return [session, provider];
     } catch (err) {

@@ -33,6 +33,8 @@ export interface Config extends ProcessConfig {
   maxImagePixels: number;
   /** onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core). */
   inferenceThreads: number;
+  /** onnxruntime's intra-op threads spin between runs (INFERENCE_SPINNING=1); off by default. */
+  inferenceSpinning: boolean;
   /** libvips threads for decoding, resizing and encoding; 0 means one per core. */
   imageThreads: number;
   /** Most images per session.run when the model's batch axis is dynamic; 1 turns batching off. */
@@ -54,6 +56,7 @@ export const CONFIG_VARIABLES = [
   'MAX_IMAGE_PIXELS',
   ...PROCESS_VARIABLES,
   'INFERENCE_THREADS',
+  'INFERENCE_SPINNING',
   'IMAGE_THREADS',
   'MAX_BATCH',
   'MAX_BATCH_DELAY_MS',
@@ -93,6 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxImageBytes: integer(env, 'MAX_IMAGE_BYTES', 20 * 1024 * 1024, 1024, 512 * 1024 * 1024),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 40_000_000, 1024, 1_000_000_000),
     inferenceThreads: integer(env, 'INFERENCE_THREADS', 0, 0, 256),
+    inferenceSpinning: integer(env, 'INFERENCE_SPINNING', 0, 0, 1) === 1,
     imageThreads: integer(env, 'IMAGE_THREADS', 0, 0, 256),
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     maxBatchDelayMs: number(env, 'MAX_BATCH_DELAY_MS', 5, { min: 0, max: 1000, integer: false }),

@@ -103,6 +103,7 @@ export class DetectionService {
           providers: config.executionProviders,
           expectedSha256: config.modelSha256,
           intraOpThreads: config.inferenceThreads || undefined,
+          spinning: config.inferenceSpinning,
           onFallback: (from, to, reason) =>
             log.warn({ from, to, reason }, `execution provider ${from} is unavailable; falling back to ${to}`),
           onFailure: (err) =>

@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+/** The container server as the image starts it, and the requests the bench sends it. */
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  /** Start → ready, in ms. */
+  readyMs: number;
+  startedAt: number;
+  stop(): void;
+}
+
+/** Started as the image starts it: the same entry point, and the Dockerfile's MALLOC_ARENA_MAX unless set. */
+export async function startServer(
+  root: string,
+  model: string,
+  volume: string,
+  env: Record<string, string> = {},
+): Promise<BenchServer> {
+  const port = await freePort();
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'func', 'detector', 'server', 'start.js')], {
+    env: {
+      MALLOC_ARENA_MAX: '2',
+      ...process.env,
+      MODEL_PATH: model,
+      INPUT_DIR: volume,
+      OUTPUT_DIR: path.join(volume, 'out'),
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    try {
+      if ((await fetch(url + '/health/readiness')).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { url, pid: child.pid!, readyMs: performance.now() - startedAt, startedAt, stop: () => child.kill('SIGKILL') };
+}
+
+let sequence = 0;
+
+/** One path CloudEvent, as a Broker delivers it; resolves with its latency in ms. */
+export async function detect(url: string, file: string, annotate = true): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(url + '/', {
+    method: 'POST',
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': `bench-${sequence++}`,
+      'ce-source': '/bench',
+      'ce-type': 'yolo.detection.requested',
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(annotate ? { path: file } : { path: file, annotate: false }),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`request failed: ${res.status}`);
+  return performance.now() - t;
+}
+
+/** `requests` requests, `concurrency` at a time. */
+export async function load(
+  url: string,
+  file: string,
+  requests: number,
+  concurrency: number,
+  annotate = true,
+): Promise<{ seconds: number; latencies: number[] }> {
+  let next = 0;
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < requests) latencies.push(await detect(url, file, annotate));
+    }),
+  );
+  return { seconds: (performance.now() - t0) / 1000, latencies };
+}
+
+export async function rssMb(url: string): Promise<number> {
+  const text = await (await fetch(url + '/metrics')).text();
+  return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]) / 2 ** 20;
+}
+
+/** CPU time the process has used, all threads, in ms (utime + stime of /proc/<pid>/stat, 100 ticks a second). */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
