@@ -136,23 +136,25 @@ export class Detector {
 
     const info = this.model.info;
     const [h, w] = info.inputSize;
-    const { bytes, declared } = await this.read(input);
-    const header = await readHeader(bytes, limits, declared);
-    const lb = letterboxGeometry(header.width, header.height, w, h);
-    const size = { width: lb.resizedWidth, height: lb.resizedHeight };
-    const { full, resized } = await inSpan('decode', async (span) => {
+    const { header, lb, full, resized } = await inSpan('decode', async (span) => {
+      const { bytes, declared } = await this.read(input);
+      const header = await readHeader(bytes, limits, declared);
       span.setAttributes({ 'image.bytes': bytes.length, 'image.width': header.width, 'image.height': header.height });
-      if (!opts.annotate) return { full: undefined, resized: await decodeResized(bytes, header, size, limits) };
+      const lb = letterboxGeometry(header.width, header.height, w, h);
+      const size = { width: lb.resizedWidth, height: lb.resizedHeight };
+      if (!opts.annotate) {
+        return { header, lb, full: undefined, resized: await decodeResized(bytes, header, size, limits) };
+      }
       if (!shrinksOnLoad(header, lb)) {
         // Near the model's size a decode costs the same at any scale: decode once and resize the pixels.
         const image = await decodeFull(bytes, header, limits);
-        return { full: Promise.resolve(image), resized: await resizePixels(image, size) };
+        return { header, lb, full: Promise.resolve(image), resized: await resizePixels(image, size) };
       }
       // Much larger (a phone photo): the model's input comes from a reduced decode, and the full-size one, for
       // drawing only, runs beside it and inference. Its failure is reported where it is awaited, below.
       const drawing = inSpan('decode.full', () => decodeFull(bytes, header, limits));
       drawing.catch(() => undefined);
-      return { full: drawing, resized: await decodeResized(bytes, header, size, limits) };
+      return { header, lb, full: drawing, resized: await decodeResized(bytes, header, size, limits) };
     });
     const decodeMs = ms(t0);
 
