@@ -66,7 +66,10 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     samplesPerRound: PER_ROUND,
     settings: Object.fromEntries(
-      ['INFERENCE_THREADS', 'INFERENCE_SPINNING', 'IMAGE_THREADS', 'MAX_BATCH'].map((k) => [k, process.env[k] ?? '']),
+      ['INFERENCE_WORKERS', 'INFERENCE_THREADS', 'INFERENCE_SPINNING', 'IMAGE_THREADS', 'MAX_BATCH'].map((k) => [
+        k,
+        process.env[k] ?? '',
+      ]),
     ),
   };
   const sink = await otlpSink();

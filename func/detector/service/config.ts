@@ -33,6 +33,8 @@ export interface Config extends ProcessConfig {
   maxImagePixels: number;
   /** onnxruntime intra-op threads; 0 lets onnxruntime choose (one per core). */
   inferenceThreads: number;
+  /** Sessions of the model, each in its own worker thread; runs go to the least busy. */
+  inferenceWorkers: number;
   /** onnxruntime's intra-op threads spin between runs (INFERENCE_SPINNING=1); off by default. */
   inferenceSpinning: boolean;
   /** libvips threads for decoding, resizing and encoding; 0 means one per core. */
@@ -56,6 +58,7 @@ export const CONFIG_VARIABLES = [
   'MAX_IMAGE_PIXELS',
   ...PROCESS_VARIABLES,
   'INFERENCE_THREADS',
+  'INFERENCE_WORKERS',
   'INFERENCE_SPINNING',
   'IMAGE_THREADS',
   'MAX_BATCH',
@@ -97,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 40_000_000, 1024, 1_000_000_000),
     inferenceThreads: integer(env, 'INFERENCE_THREADS', 0, 0, 256),
     inferenceSpinning: integer(env, 'INFERENCE_SPINNING', 0, 0, 1) === 1,
+    inferenceWorkers: integer(env, 'INFERENCE_WORKERS', 1, 1, 16),
     imageThreads: integer(env, 'IMAGE_THREADS', 0, 0, 256),
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     maxBatchDelayMs: number(env, 'MAX_BATCH_DELAY_MS', 5, { min: 0, max: 1000, integer: false }),

@@ -9,6 +9,7 @@ import { batchedModel } from '../core/batched-model.js';
 import type { Detector } from '../core/detector.js';
 import type { Model, ModelInfo } from '../core/model.js';
 import { OutputStore } from '../core/storage.js';
+import { modelPool } from '../core/model-pool.js';
 import { loadModelInWorker } from '../core/worker-model.js';
 import { detectorDefaults, type Config } from './config.js';
 import { batchSize, modelInfo, modelLoadSeconds } from './metrics.js';
@@ -97,21 +98,25 @@ export class DetectionService {
     try {
       // The session runs in a worker thread: inference blocks its thread, and the main one must stay free.
       // The worker starts first; the image stack (sharp, ~0.2 s to load) is imported while it loads the model.
-      const [loaded, { Detector }, { default: sharp }] = await Promise.all([
-        loadModelInWorker(config.modelPath, {
-          name: config.modelName,
-          providers: config.executionProviders,
-          expectedSha256: config.modelSha256,
-          intraOpThreads: config.inferenceThreads || undefined,
-          spinning: config.inferenceSpinning,
-          onFallback: (from, to, reason) =>
-            log.warn({ from, to, reason }, `execution provider ${from} is unavailable; falling back to ${to}`),
-          onFailure: (err) =>
-            log.error({ err: err.message }, 'the inference worker died: readiness and liveness now fail'),
-        }),
+      const options = {
+        name: config.modelName,
+        providers: config.executionProviders,
+        expectedSha256: config.modelSha256,
+        intraOpThreads: config.inferenceThreads || undefined,
+        spinning: config.inferenceSpinning,
+        onFallback: (from: string, to: string, reason: string) =>
+          log.warn({ from, to, reason }, `execution provider ${from} is unavailable; falling back to ${to}`),
+        onFailure: (err: Error) =>
+          log.error({ err: err.message }, 'an inference worker died: readiness and liveness now fail'),
+      };
+      const [workers, { Detector }, { default: sharp }] = await Promise.all([
+        Promise.all(
+          Array.from({ length: config.inferenceWorkers }, () => loadModelInWorker(config.modelPath, options)),
+        ),
         import('../core/detector.js'),
         import('sharp'),
       ]);
+      const loaded = modelPool(workers);
       // sharp defaults to one libvips thread on glibc Linux (against fragmentation); decode and encode take half
       // the time with one per core (bench), and the concurrency limit on decoded images bounds the memory.
       sharp.concurrency(config.imageThreads || availableParallelism());
@@ -121,9 +126,9 @@ export class DetectionService {
       this.model = model;
       const detector = new Detector(model, this.store, {
         ...detectorDefaults(config),
-        // One batch in the model, one being prepared, one being annotated: enough to keep the model busy.
+        // A batch in each worker, one being prepared, one being annotated: enough to keep the model busy.
         // More would only hold more decoded images in memory and take CPU from inference.
-        maxConcurrentImages: config.maxBatch * 3,
+        maxConcurrentImages: config.maxBatch * (config.inferenceWorkers + 2),
       });
       await detector.warmUp();
       await this.warnIfModelWritable();
