@@ -142,7 +142,7 @@ function funcVolumes(doc: Resource): { volumes: Resource[]; mounts: Resource[] }
           readOnly: v.persistentVolumeClaim.readOnly ?? false,
         },
       });
-      // deployer.go:975-979: a mount is name and path only; readOnly is never set.
+      // deployer.go:978-981: a mount is name and path only; readOnly is never set.
       mounts.push({ name, mountPath: v.path });
     } else if (v.emptyDir) {
       volumes.push({ name: `empty-dir-${mounts.length}`, emptyDir: v.emptyDir });

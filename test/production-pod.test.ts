@@ -3,7 +3,7 @@ import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { IMAGES, MODELS, ROOT } from './support/paths.js';
-import { applyRuntimePrune } from './support/runtime-prune.js';
+import { runtimeTree } from './support/runtime-prune.js';
 import { binaryEvent, pathEvent, startServer, type Target } from './support/server-process.js';
 
 /**
@@ -28,15 +28,8 @@ if (!available && process.env.CI) throw new Error('bubblewrap is missing: .ci/ru
 async function productionTree(dir: string): Promise<string> {
   const app = path.join(dir, 'app');
   await mkdir(app);
-  for (const f of ['package.json', 'package-lock.json', '.npmrc'])
-    await copyFile(path.join(ROOT, f), path.join(app, f));
+  runtimeTree(app);
   await cp(path.join(ROOT, 'dist'), path.join(app, 'dist'), { recursive: true });
-  // Hard links make the copy cheap; the hidden lockfile, which npm rewrites in place, is copied for real.
-  execFileSync('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(app, 'node_modules')]);
-  const hidden = path.join(app, 'node_modules', '.package-lock.json');
-  await rm(hidden, { force: true });
-  execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore' });
-  await applyRuntimePrune(app);
   return app;
 }
 

@@ -44,16 +44,24 @@ export function applyRuntimePrune(root: string, app: string): string[] {
   return removed;
 }
 
-/** Bytes of node_modules in the image, from a hard-linked copy of this checkout's (nothing is downloaded). */
+/**
+ * The image's app folder made in `app` (which must exist): the package files and a hard-linked copy of this
+ * checkout's node_modules (nothing is downloaded), pruned of dev dependencies and trimmed as the Dockerfile trims it.
+ */
+export function buildRuntimeTree(root: string, app: string): void {
+  for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(path.join(root, f), path.join(app, f));
+  execFileSync('cp', ['-al', path.join(root, 'node_modules'), path.join(app, 'node_modules')]);
+  // npm rewrites its hidden lockfile in place, which would write through the hard link.
+  rmSync(path.join(app, 'node_modules', '.package-lock.json'), { force: true });
+  execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore' });
+  applyRuntimePrune(root, app);
+}
+
+/** Bytes of node_modules in the image, measured on a tree built as above. */
 export function runtimeDependencyBytes(root: string, scratch: string): number {
   const app = mkdtempSync(path.join(scratch, 'runtime-'));
   try {
-    for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(path.join(root, f), path.join(app, f));
-    execFileSync('cp', ['-al', path.join(root, 'node_modules'), path.join(app, 'node_modules')]);
-    // npm rewrites its hidden lockfile in place, which would write through the hard link.
-    rmSync(path.join(app, 'node_modules', '.package-lock.json'), { force: true });
-    execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore' });
-    applyRuntimePrune(root, app);
+    buildRuntimeTree(root, app);
     return Number(execFileSync('du', ['-sb', path.join(app, 'node_modules')], { encoding: 'utf8' }).split('\t')[0]);
   } finally {
     rmSync(app, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import {
   context,
   propagation,
   trace,
+  SpanKind,
   SpanStatusCode,
   type Context,
   type Span,
@@ -94,6 +95,21 @@ export function incomingContext(
 ): Context {
   const carrier = headers.traceparent !== undefined ? headers : extensions;
   return propagation.extract(context.active(), carrier, headerGetter);
+}
+
+/**
+ * The server span of one incoming request, a child of the trace it carries (see incomingContext), and the context
+ * to run its work in so that its steps become its children.
+ */
+export function startServerSpan(
+  name: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  extensions: Readonly<Record<string, string>> | undefined,
+  options: Omit<SpanOptions, 'kind'> = {},
+): { span: Span; context: Context } {
+  const parent = incomingContext(headers, extensions);
+  const span = tracer.startSpan(name, { ...options, kind: SpanKind.SERVER }, parent);
+  return { span, context: trace.setSpan(parent, span) };
 }
 
 /** `traceparent` (and `tracestate`) for an outgoing message, from the given context. */

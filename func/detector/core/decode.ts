@@ -73,11 +73,12 @@ export async function readHeader(bytes: Buffer, limits: DecodeLimits, declaredTy
   return { width: turned ? height : width, height: turned ? width : height, format };
 }
 
-/** sharp's decode of these bytes, upright and as 8-bit sRGB without alpha: the start of every pipeline here. */
+/** sharp's decode of these bytes, upright, within the pixel limit: the start of every pipeline here. */
 function upright(bytes: Buffer, limits: DecodeLimits) {
   return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' }).autoOrient();
 }
 
+/** A pipeline's output as packed 8-bit sRGB without alpha; any libvips failure is an undecodable image. */
 async function rgb(pipeline: Sharp, format: string): Promise<{ data: Buffer; width: number; height: number }> {
   try {
     const { data, info } = await pipeline

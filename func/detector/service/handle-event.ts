@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { context, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { context, type Span } from '@opentelemetry/api';
 import type { Headers } from '../../shared/cloudevent.js';
 import { responseForError, type HttpResponse } from '../../shared/error-body.js';
 import { DetectionError } from '../../shared/errors.js';
 import type { Log } from '../../shared/logger.js';
-import { incomingContext, markError, outgoingTraceHeaders, tracer } from '../../shared/tracing.js';
+import { markError, outgoingTraceHeaders, startServerSpan } from '../../shared/tracing.js';
 import type { DetectionJob, DetectionOutcome } from '../core/detector.js';
 import { replyMessage } from '../contract/reply.js';
 import {
@@ -65,13 +65,10 @@ export async function runRequest(
     parseError = err;
   }
   // The span starts when the request did, in the trace the caller sent (header, or the event's extension).
-  const parent = incomingContext(headers, parsed?.traceContext);
-  const span = tracer.startSpan(
-    'yolo.detect',
-    { kind: SpanKind.SERVER, startTime: performance.timeOrigin + t0, attributes: requestAttributes(service, parsed) },
-    parent,
-  );
-  const active = trace.setSpan(parent, span);
+  const { span, context: active } = startServerSpan('yolo.detect', headers, parsed?.traceContext, {
+    startTime: performance.timeOrigin + t0,
+    attributes: requestAttributes(service, parsed),
+  });
   const onward = outgoingTraceHeaders(active);
   const traceHeaders = Object.keys(onward).length > 0 ? onward : passThrough(headers, parsed);
   try {

@@ -1,4 +1,4 @@
-import { SpanKind, type Span } from '@opentelemetry/api';
+import { context, SpanKind, type Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   expectEventType,
@@ -8,7 +8,7 @@ import {
   toBuffer,
   type CloudEvent,
 } from '../../shared/cloudevent.js';
-import { incomingContext, inSpan, markError, tracer } from '../../shared/tracing.js';
+import { inSpan, markError, startServerSpan } from '../../shared/tracing.js';
 import { errorBody, STATUS } from '../../shared/error-body.js';
 import { DetectionError } from '../../shared/errors.js';
 import { parseDetectionRecord, REPLY_TYPE } from '../../shared/record.js';
@@ -80,8 +80,8 @@ export default async function ingest(app: FastifyInstance, opts: { store: Detect
     } catch (err) {
       readError = err;
     }
-    const parent = incomingContext(req.headers, event?.extensions);
-    return tracer.startActiveSpan(name, { kind: SpanKind.SERVER }, parent, async (span) => {
+    const { span, context: active } = startServerSpan(name, req.headers, event?.extensions);
+    return context.with(active, async () => {
       try {
         if (readError !== undefined) throw readError;
         span.setAttributes({ 'cloudevents.event_id': event!.id, 'cloudevents.event_source': event!.source });
