@@ -108,10 +108,15 @@ export class Detector {
     return ids;
   }
 
-  /** Runs one inference on a blank image, so the first real request does not pay for kernel setup. */
-  async warmUp(): Promise<void> {
+  /**
+   * Runs inference on a blank image, so the first real request does not pay for kernel setup: `runs` at once, so
+   * that a pool of sessions (INFERENCE_WORKERS) has each of its sessions warmed, the least busy taking each run.
+   */
+  async warmUp(runs = 1): Promise<void> {
     const [h, w] = this.model.info.inputSize;
-    await this.model.run(new Float32Array(3 * h * w).fill(114 / 255), 1);
+    await Promise.all(
+      Array.from({ length: runs }, () => this.model.run(new Float32Array(3 * h * w).fill(114 / 255), 1)),
+    );
   }
 
   /**

@@ -130,7 +130,7 @@ export class DetectionService {
         // More would only hold more decoded images in memory and take CPU from inference.
         maxConcurrentImages: config.maxBatch * (config.inferenceWorkers + 2),
       });
-      await detector.warmUp();
+      await detector.warmUp(config.inferenceWorkers);
       await this.warnIfModelWritable();
       const swept = await this.store.sweepTempFiles();
       if (swept > 0) log.warn({ swept }, 'removed temp files left by an interrupted write');
