@@ -114,8 +114,10 @@ t.test('storage: claims, volumes, access modes, classes and sizes agree', async 
     t.equal(pvc.spec.storageClassName, pv.spec.storageClassName, `${id(pvc)}: storage class`);
     t.equal(pvc.spec.resources.requests.storage, pv.spec.capacity.storage, `${id(pvc)}: size`);
     t.match(pv.spec.hostPath.path, /^\/mnt\/data\//, `${id(pv)}: hostPath under /mnt/data`);
-    // DirectoryOrCreate makes a root-owned 0755 folder (Kubernetes docs, "hostPath volume types"), which uid 10001
-    // cannot write; Directory fails the pod until the prepared folder exists (test/production-pod.test.ts).
+    // kubernetes/kubernetes 9efa0b0 pkg/volume/hostpath/host_path.go: checkTypeInternal creates a missing
+    // DirectoryOrCreate folder with makeDir, os.MkdirAll(path, 0755) as the kubelet's user (root), and
+    // hostPathMounter.GetAttributes says Managed: false, so fsGroup ownership is never applied: uid 10001 cannot
+    // write it. Directory fails the pod until the prepared folder exists (test/production-pod.test.ts runs that).
     t.equal(pv.spec.hostPath.type, 'Directory', `${id(pv)}: the folder must be prepared, not created as root`);
   }
   const mode = (name: string): string[] => find(pvcs, 'PersistentVolumeClaim', name)!.spec.accessModes;
