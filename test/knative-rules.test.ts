@@ -139,7 +139,7 @@ function funcVolumes(doc: Resource): { volumes: Resource[]; mounts: Resource[] }
         name,
         persistentVolumeClaim: {
           claimName: v.persistentVolumeClaim.claimName,
-          readOnly: v.persistentVolumeClaim.readOnly ?? false,
+          readOnly: v.persistentVolumeClaim.readOnly ?? false, // deployer.go:936, from func.yaml
         },
       });
       // deployer.go:978-981: a mount is name and path only; readOnly is never set.
@@ -200,6 +200,8 @@ t.test('the func path and the kubectl path are two Services, each reached by its
   for (const s of services) t.not(doc.name, s.metadata.name, `func.yaml's name is not ${s.metadata.name}'s`);
   t.equal(doc.namespace, services[0]!.metadata.namespace, 'deployed to the namespace of the PVCs');
   const broker = base.find((r) => r.kind === 'Broker')!;
+  // knative/func pkg/knative/deployer.go:378-414: a Trigger per subscription, on the Broker named by `source`, with
+  // the filters as its attributes and the Function's Service as subscriber.
   t.same(doc.deploy.subscriptions, [{ source: broker.metadata.name, filters: { type: 'yolo.detection.requested' } }]);
   // The detector's NetworkPolicy must admit both, or default-deny leaves the Function unreachable.
   const [policy] = readYamlDocuments(path.join(ROOT, 'k8s', 'network', 'detector-ingress.yaml'));
