@@ -50,10 +50,14 @@ COPY --from=build /usr/local/bin/node /usr/local/bin/node
 ENV EXECUTION_PROVIDERS=cuda,cpu
 
 FROM runtime-${VARIANT}
-# glibc gives each thread (libvips', onnxruntime's) its own malloc arena; two arenas keep RSS after 300 requests
-# near 250 MB instead of 310 MB, at no measured cost in throughput (README, "Performance").
+# glibc's allocator (docs/performance.md, "Memory"). It gives each thread (libvips', onnxruntime's) an arena of
+# its own: two arenas are enough. And it raises its mmap threshold to the largest block it has freed, so after the
+# first request the decoded images and tensors (1-40 MB each) come from those arenas and stay in RSS; fixing both
+# thresholds at glibc's starting value (which turns that adjustment off, mallopt(3)) returns them on free.
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_TRIM_THRESHOLD_=131072 \
     PORT=8080 \
     MODEL_PATH=/models/model.onnx \
     INPUT_DIR=/data/input \

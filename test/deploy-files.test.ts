@@ -6,6 +6,7 @@ import AjvDraft04 from 'ajv-draft-04';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
+import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
 import { expand, runtimePrunePatterns } from './support/runtime-prune.js';
 import { startServer } from './support/server-process.js';
@@ -35,14 +36,20 @@ t.test('func.yaml is valid against the func CLI schema', async (t) => {
   t.notOk(validate(broken), 'the schema does reject a bad value (min scale -1)');
 });
 
-t.test('func.yaml sets only variables the config module reads (and glibc its arena limit)', async (t) => {
+t.test("func.yaml sets only variables the config module reads, and the image's allocator settings", async (t) => {
   const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as FuncYaml;
   const names = doc.run.envs.map((e) => e.name);
-  const known = new Set<string>([...CONFIG_VARIABLES, 'MALLOC_ARENA_MAX']);
+  const allocator = imageAllocatorEnv(ROOT);
+  const known = new Set<string>([...CONFIG_VARIABLES, ...Object.keys(allocator)]);
   t.same(
     names.filter((n) => !known.has(n)),
     [],
     'no unknown variables',
+  );
+  t.same(
+    Object.fromEntries(doc.run.envs.filter((e) => e.name.startsWith('MALLOC_')).map((e) => [e.name, e.value])),
+    allocator,
+    "glibc's settings as the Dockerfile sets them",
   );
   t.ok(names.includes('MODEL_PATH'), 'the required MODEL_PATH is set');
   const paths = doc.run.volumes.map((v) => v.path);

@@ -1,7 +1,8 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { COCO128, YOLOV8N } from './support/paths.js';
+import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
+import { COCO128, ROOT, YOLOV8N } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 import { scratchDir } from './support/scratch.js';
 
@@ -29,9 +30,9 @@ async function openFds(pid: number): Promise<{ files: number; sockets: number }>
 
 t.test(`soak: ${REQUESTS} requests at concurrency ${CONCURRENCY}`, async (t) => {
   const work = await scratchDir(t, 'kyolo-soak-');
-  // MALLOC_ARENA_MAX as the image sets it (Dockerfile), so memory is measured as it runs in a pod.
+  // glibc's allocator as the image sets it (Dockerfile), so memory is measured as it runs in a pod.
   const server = await startServer('server', {
-    env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work, MALLOC_ARENA_MAX: '2' },
+    env: { MODEL_PATH: YOLOV8N, INPUT_DIR: work, OUTPUT_DIR: work, ...imageAllocatorEnv(ROOT) },
   });
   t.teardown(() => server.stop('SIGKILL'));
   const dir = path.join(COCO128, 'images');

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { imageAllocatorEnv } from './allocator-env.js';
 
 /** The container server as the image starts it, and the requests the bench sends it. */
 
@@ -25,7 +26,7 @@ export interface BenchServer {
   stop(): void;
 }
 
-/** Started as the image starts it: the same entry point, and the Dockerfile's MALLOC_ARENA_MAX unless set. */
+/** Started as the image starts it: the same entry point, and the Dockerfile's allocator settings unless set. */
 export async function startServer(
   root: string,
   model: string,
@@ -36,7 +37,7 @@ export async function startServer(
   const startedAt = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'dist', 'func', 'detector', 'server', 'start.js')], {
     env: {
-      MALLOC_ARENA_MAX: '2',
+      ...imageAllocatorEnv(root),
       ...process.env,
       MODEL_PATH: model,
       INPUT_DIR: volume,
