@@ -89,6 +89,25 @@ t.test('options: class filter, max detections, conf, annotate=false', async (t) 
   await t.rejects(detector.detect(job('bus.jpg', { classes: ['unicorn'] })), { code: 'INVALID_OPTION' });
 });
 
+t.test('annotate: false finds what an annotated request finds, by whichever decode path it takes', async (t) => {
+  const { detector } = await detectorFor(t, YOLOV8N);
+  const bytes = await readFile(path.join(IMAGES, 'bus.jpg'));
+  // bus.jpg and its PNG and WebP are near the model's size; a 12 MP photo made from it decodes at reduced scale.
+  const inputs: [string, Buffer, string][] = [
+    ['JPEG', bytes, 'image/jpeg'],
+    ['PNG', await sharp(bytes).png().toBuffer(), 'image/png'],
+    ['WebP', await sharp(bytes).webp({ lossless: true }).toBuffer(), 'image/webp'],
+    ['12 MP JPEG', await sharp(bytes).resize(4032, 3024, { fit: 'cover' }).jpeg().toBuffer(), 'image/jpeg'],
+  ];
+  for (const [name, data, contentType] of inputs) {
+    const input = { kind: 'bytes' as const, bytes: data, contentType };
+    const drawn = await detector.analyse(input, {});
+    const plain = await detector.analyse(input, { annotate: false });
+    t.equal(plain.annotated, undefined, `${name}: nothing drawn`);
+    t.same(plain.detections, drawn.detections, `${name}: the same ${drawn.detections.length} detections`);
+  }
+});
+
 t.test('yolo11n at 320 and 192 run and find the bus and people', async (t) => {
   for (const model of [YOLO11N_320, YOLO11N_192]) {
     const { detector } = await detectorFor(t, model);
