@@ -1,10 +1,21 @@
-import { availableParallelism } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os, { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import { encodeImage } from '../detector/core/annotate.js';
-import { decodeImage, decodeResized, readHeader } from '../detector/core/decode.js';
-import { letterboxGeometry, letterboxInto } from '../detector/core/letterbox.js';
-import { loadModel } from '../detector/core/model.js';
+import { annotatedFormatFor, drawDetections, encodeImage } from '../detector/core/annotate.js';
+import {
+  decodeFull,
+  decodeImage,
+  decodeResized,
+  readHeader,
+  resizePixels,
+  shrinksOnLoad,
+} from '../detector/core/decode.js';
+import { fillTensor, letterboxGeometry, letterboxInto } from '../detector/core/letterbox.js';
+import { loadModel, type ModelInfo, type ModelOutput } from '../detector/core/model.js';
+import { postprocess } from '../detector/core/postprocess.js';
+import { OutputStore } from '../detector/core/storage.js';
 
 /**
  * What one request cannot go below, measured in this process: bare session.run on a ready tensor, and sharp's
@@ -17,7 +28,7 @@ export const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 
-async function timeOf(samples: number, work: () => Promise<unknown>): Promise<number[]> {
+async function timeOf(samples: number, work: () => unknown): Promise<number[]> {
   for (let i = 0; i < 3; i++) await work();
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -32,7 +43,7 @@ export async function bare(
   model: string,
   image: Buffer,
   samples: number,
-): Promise<{ p50: number; p90: number; cpuMsPerRun: number }> {
+): Promise<{ p50: number; p90: number; cpuMsPerRun: number; output: ModelOutput; info: ModelInfo }> {
   // As the server runs it: spinning only when INFERENCE_SPINNING=1 (config.ts).
   const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
   const [h, w] = m.info.inputSize;
@@ -42,22 +53,25 @@ export async function bare(
   const cpu0 = process.cpuUsage();
   const times = await timeOf(samples, () => m.run(tensor, 1));
   const cpu = process.cpuUsage(cpu0);
+  const output = await m.run(tensor, 1);
   await m.release();
   // CPU time of all of onnxruntime's threads, per run (the warm-up runs included, as they are few).
   const cpuMsPerRun = (cpu.user + cpu.system) / 1000 / (samples + 3);
-  return { p50: quantile(times, 0.5), p90: quantile(times, 0.9), cpuMsPerRun };
+  return { p50: quantile(times, 0.5), p90: quantile(times, 0.9), cpuMsPerRun, output, info: m.info };
 }
 
 export async function codecs(
   image: Buffer,
   samples: number,
-): Promise<{ decodeP50: number; encodeP50: number; reducedDecodeP50: number }> {
+): Promise<{ decodeP50: number; encodeP50: number; reducedDecodeP50: number; cpuMs: number }> {
   // As the server sets it (service.ts): one libvips thread per core, no operation cache.
   sharp.concurrency(availableParallelism());
   sharp.cache(false);
   const decoded = await decodeImage(image, { maxPixels: 1e9 });
+  const cpu0 = process.cpuUsage();
   const decode = await timeOf(samples, () => decodeImage(image, { maxPixels: 1e9 }));
   const encode = await timeOf(samples, () => encodeImage(decoded, 'jpeg'));
+  const cpu = process.cpuUsage(cpu0);
   // The model's own decode, straight to its 640-pixel letterbox size (what annotate: false needs).
   const header = await readHeader(image, { maxPixels: 1e9 });
   const lb = letterboxGeometry(header.width, header.height, 640, 640);
@@ -67,5 +81,60 @@ export async function codecs(
     decodeP50: quantile(decode, 0.5),
     encodeP50: quantile(encode, 0.5),
     reducedDecodeP50: quantile(reduced, 0.5),
+    // CPU time of one decode and one encode, all of libvips' threads (warm-up runs included).
+    cpuMs: (cpu.user + cpu.system) / 1000 / (samples + 3),
   };
+}
+
+/**
+ * The steps a request must take in sequence that the floor leaves out, each timed alone on `image` (p50 ms): the
+ * header, the resize to the model's size (none where the decoder shrinks on load: the reduced decode replaces
+ * it), filling the tensor, NMS on a real output, drawing, and writing the image and the record. Nothing of one
+ * request can overlap them: each needs the one before.
+ */
+export async function sequenceSteps(
+  image: Buffer,
+  model: { output: ModelOutput; info: ModelInfo },
+  samples: number,
+): Promise<Record<'header' | 'resize' | 'fill' | 'nms' | 'draw' | 'write', number>> {
+  const limits = { maxPixels: 1e9 };
+  const header = await readHeader(image, limits);
+  const [h, w] = model.info.inputSize;
+  const lb = letterboxGeometry(header.width, header.height, w, h);
+  const size = { width: lb.resizedWidth, height: lb.resizedHeight };
+  const full = await decodeFull(image, header, limits);
+  const resized = shrinksOnLoad(header, lb)
+    ? await decodeResized(image, header, size, limits)
+    : await resizePixels(full, size);
+  const tensor = new Float32Array(3 * h * w);
+  const nms = (): ReturnType<typeof postprocess> =>
+    postprocess(
+      { layout: model.info.layout, data: model.output.data, dims: model.output.dims, batchIndex: 0 },
+      { letterbox: lb, width: header.width, height: header.height, classNames: model.info.classNames },
+      { conf: 0.25, iou: 0.7, maxDetections: 300 },
+    );
+  const detections = nms();
+  const encoded = await encodeImage(full, annotatedFormatFor(header.format));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-steps-'));
+  const store = new OutputStore(dir);
+  let n = 0;
+  try {
+    const p50 = async (work: () => unknown): Promise<number> => quantile(await timeOf(samples, work), 0.5);
+    return {
+      header: await p50(() => readHeader(image, limits)),
+      resize: shrinksOnLoad(header, lb) ? 0 : await p50(() => resizePixels(full, size)),
+      fill: await p50(() => fillTensor(resized, lb, tensor)),
+      nms: await p50(nms),
+      // Drawing over the last drawing costs what the first did: the same pixels are set.
+      draw: await p50(() => drawDetections(full, detections)),
+      write: await p50(() =>
+        store.write([
+          { relativePath: `${n}.jpg`, data: encoded },
+          { relativePath: `${n++}.json`, data: JSON.stringify({ detections }, null, 2) },
+        ]),
+      ),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

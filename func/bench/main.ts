@@ -19,9 +19,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { bare, codecs, quantile } from './floor.js';
+import { bare, codecs, quantile, sequenceSteps } from './floor.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
-import { cpuMs, detect, load, rssMb, startServer, type BenchServer } from './server.js';
+import { cpuMs, detect, load, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MODEL = process.env.BENCH_MODEL ?? path.join(ROOT, '..', 'shared', 'models', 'yolov8n-coco-int8-640.onnx');
@@ -89,11 +89,20 @@ async function main(): Promise<void> {
     }
     // The machine is shared: each round measures every figure of a ratio back to back, and the ratios are
     // reported as the median over the rounds with their spread.
-    const ratios = { busToFloor: [] as number[], photoToFloor: [] as number[], photoNoAnnotateToBare: [] as number[] };
+    const ratios = {
+      busToFloor: [] as number[],
+      photoToFloor: [] as number[],
+      photoNoAnnotateToBare: [] as number[],
+      busToSequenceFloor: [] as number[],
+      photoToSequenceFloor: [] as number[],
+    };
+    const sequenceFloorToFloor = { bus: [] as number[], photo: [] as number[] };
+    const stepsMs: Record<string, number>[] = [];
     const tracingOnToOff: number[] = [];
     const bareP50: number[] = [];
     const bareCpu: number[] = [];
     const photoReduced: number[] = [];
+    const busCpu: number[] = [];
     for (let round_ = 1; round_ <= ROUNDS; round_++) {
       say(`round ${round_} of ${ROUNDS}…`);
       const b = await bare(MODEL, bus, PER_ROUND);
@@ -101,22 +110,46 @@ async function main(): Promise<void> {
       const photoCodecs = await codecs(photo, Math.ceil(PER_ROUND / 2));
       const e2e = async (s: BenchServer, file: string, annotate = true): Promise<number> =>
         median((await load(s.url, file, PER_ROUND, 1, annotate)).latencies);
+      const busSteps = await sequenceSteps(bus, b, PER_ROUND);
+      const photoSteps = await sequenceSteps(photo, b, Math.ceil(PER_ROUND / 2));
+      const http = await roundTripMs(server.url, PER_ROUND);
       const busE2e = await e2e(server, 'bus.jpg');
       const busTraced = await e2e(traced, 'bus.jpg');
       const photoE2e = await e2e(server, 'photo-12mp.jpg');
       const photoBare = await e2e(server, 'photo-12mp.jpg', false);
       bareP50.push(b.p50);
       bareCpu.push(b.cpuMsPerRun);
+      busCpu.push(busCodecs.cpuMs);
       photoReduced.push(photoCodecs.reducedDecodeP50 / b.p50);
-      ratios.busToFloor.push(busE2e / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
-      ratios.photoToFloor.push(photoE2e / (b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50));
+      const busFloor = b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50;
+      const photoFloor = b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50;
+      ratios.busToFloor.push(busE2e / busFloor);
+      ratios.photoToFloor.push(photoE2e / photoFloor);
+      // The floor with the steps it leaves out, for one image on an idle machine. bus.jpg: all in sequence. The
+      // photo: its full-size decode beside the reduced decode and inference, as if each had a core to itself.
+      const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, x) => a + x, 0);
+      const busSequence = busFloor + sum(busSteps) + http;
+      const photoSequence =
+        Math.max(photoCodecs.reducedDecodeP50 + photoSteps.fill + b.p50 + photoSteps.nms, photoCodecs.decodeP50) +
+        photoSteps.header +
+        photoSteps.draw +
+        photoCodecs.encodeP50 +
+        photoSteps.write +
+        http;
+      ratios.busToSequenceFloor.push(busE2e / busSequence);
+      ratios.photoToSequenceFloor.push(photoE2e / photoSequence);
+      sequenceFloorToFloor.bus.push(busSequence / busFloor);
+      sequenceFloorToFloor.photo.push(photoSequence / photoFloor);
+      stepsMs.push({ ...busSteps, http });
       ratios.photoNoAnnotateToBare.push(photoBare / b.p50);
       tracingOnToOff.push(busTraced / busE2e);
       r[`round${round_}Ms`] = {
         bare: round(b.p50),
-        busFloor: round(b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50),
+        busFloor: round(busFloor),
+        busSequenceFloor: round(busSequence),
         busE2e: round(busE2e),
-        photoFloor: round(b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50),
+        photoFloor: round(photoFloor),
+        photoSequenceFloor: round(photoSequence),
         photoE2e: round(photoE2e),
         photoNoAnnotate: round(photoBare),
         busTracingOn: round(busTraced),
@@ -127,6 +160,12 @@ async function main(): Promise<void> {
     // The least annotate: false can cost: bare + the photo's decode at the model's size, nothing overlapping it.
     r.photoNoAnnotateFloorToBare = round(1 + median(photoReduced), 2);
     r.ratios = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, spread(v)]));
+    r.sequenceFloorToFloor = { bus: spread(sequenceFloorToFloor.bus), photo: spread(sequenceFloorToFloor.photo) };
+    // bus.jpg's steps outside the floor, median over the rounds.
+    r.busStepsMs = Object.fromEntries(
+      Object.keys(stepsMs[0]!).map((k) => [k, round(median(stepsMs.map((x) => x[k]!)), 2)]),
+    );
+    r.busCodecCpuMs = round(median(busCpu));
     r.tracingOnToOff = spread(tracingOnToOff);
     traced.stop();
 
@@ -146,9 +185,30 @@ async function main(): Promise<void> {
         // With every core busy, throughput cannot pass cores × 1000 / CPU per request.
         const bound = (os.availableParallelism() * 1000) / r.cpuMsPerRequestC4;
         r.cpuBoundThroughputRatioC4 = round(bound / (1000 / b.p50), 2);
+        // Nor, whatever the server around them, cores × 1000 / (session.run's CPU + the codecs' CPU).
+        const floor = (os.availableParallelism() * 1000) / (r.bareCpuMsPerRun + r.busCodecCpuMs);
+        r.cpuFloorThroughputRatioC4 = round(floor / (1000 / b.p50), 2);
       }
     }
     server.stop();
+
+    // The settings docs/performance.md gives for pods that are always busy: one single-threaded session per core.
+    say('throughput settings (INFERENCE_WORKERS=2 INFERENCE_THREADS=1)…');
+    const busy = await startServer(ROOT, MODEL, volume, { INFERENCE_WORKERS: '2', INFERENCE_THREADS: '1' });
+    servers.push(busy);
+    await load(busy.url, 'bus.jpg', 20, 4);
+    const busyC4: number[] = [];
+    const busyC1: number[] = [];
+    for (let round_ = 1; round_ <= Math.min(ROUNDS, 3); round_++) {
+      const b = await bare(MODEL, bus, PER_ROUND);
+      const busCodecs = await codecs(bus, PER_ROUND);
+      const run = await load(busy.url, 'bus.jpg', Math.max(PER_ROUND * 2, 48), 4);
+      busyC4.push(run.latencies.length / run.seconds / (1000 / b.p50));
+      const c1 = median((await load(busy.url, 'bus.jpg', PER_ROUND, 1)).latencies);
+      busyC1.push(c1 / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
+    }
+    r.throughputSettings = { c4ToBare: spread(busyC4), busToFloor: spread(busyC1) };
+    busy.stop();
 
     // Memory as a bus.jpg workload leaves it, on a server of its own: the 12 MP photos above leave glibc's arenas
     // larger, which says nothing about a steady stream of ordinary images.
@@ -180,7 +240,17 @@ async function main(): Promise<void> {
     ['rounds × samples (median over rounds, min–max)', `${ROUNDS} × ${PER_ROUND}`],
     ['bare session.run p50', `${r.bareP50Ms} ms`],
     ['bus.jpg: end-to-end p50 / its floor', show(r.ratios.busToFloor)],
+    ['bus.jpg: floor with the steps it leaves out / floor', show(r.sequenceFloorToFloor.bus)],
+    ['bus.jpg: end-to-end p50 / that floor', show(r.ratios.busToSequenceFloor)],
+    [
+      'bus.jpg: those steps, ms',
+      Object.entries(r.busStepsMs as Record<string, number>)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    ],
     ['12 MP photo: end-to-end p50 / its floor', show(r.ratios.photoToFloor)],
+    ['12 MP: overlapped floor with those steps / floor', show(r.sequenceFloorToFloor.photo)],
+    ['12 MP: end-to-end p50 / that floor', show(r.ratios.photoToSequenceFloor)],
     ['12 MP, annotate false: end-to-end / bare', show(r.ratios.photoNoAnnotateToBare)],
     ...[1, 2, 4, 8].map((c): [string, string] => [
       `throughput c=${c} / bare`,
@@ -188,6 +258,12 @@ async function main(): Promise<void> {
     ]),
     ['server CPU per request at c=4 (bare run)', `${r.cpuMsPerRequestC4} ms (${r.bareCpuMsPerRun} ms)`],
     ['c=4 ratio the CPU allows (cores × 1000 / CPU)', `${r.cpuBoundThroughputRatioC4}`],
+    [
+      'c=4 ratio session.run + codecs CPU allow',
+      `${r.cpuFloorThroughputRatioC4} (${r.bareCpuMsPerRun} + ${r.busCodecCpuMs} ms)`,
+    ],
+    ['throughput settings: c=4 / bare', show(r.throughputSettings.c4ToBare)],
+    ['throughput settings: bus.jpg end-to-end / floor', show(r.throughputSettings.busToFloor)],
     ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
     [
       'start → ready / → first reply',

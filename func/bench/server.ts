@@ -100,6 +100,17 @@ export async function load(
   return { seconds: (performance.now() - t0) / 1000, latencies };
 }
 
+/** A round trip that does no work: the HTTP stack alone, p50 of `samples` readiness probes. */
+export async function roundTripMs(url: string, samples: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples + 3; i++) {
+    const t = performance.now();
+    await (await fetch(url + '/health/readiness')).arrayBuffer();
+    if (i >= 3) times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(samples / 2)]!;
+}
+
 export async function rssMb(url: string): Promise<number> {
   const text = await (await fetch(url + '/metrics')).text();
   return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]) / 2 ** 20;
