@@ -46,10 +46,16 @@ export async function startServer(
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // A server that exits before it is ready (a bad setting) fails the bench with its own words, not a silent wait.
+  let stderr = '';
+  let exited: string | undefined;
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  child.on('exit', (code, signal) => (exited = `exited (${signal ?? code})`));
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
+    if (exited) throw new Error(`the server ${exited} before it was ready: ${stderr.trim()}`);
     try {
       if ((await fetch(url + '/health/readiness')).ok) break;
     } catch {
