@@ -2,22 +2,19 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import sharp from 'sharp';
-import { Detector } from '../func/detector/core/detector.js';
 import { loadModel } from '../func/detector/core/model.js';
-import { OutputStore } from '../func/detector/core/storage.js';
 import { meanAveragePrecision, parseYoloLabels, type ImageEval } from './support/coco-map.js';
 import { COCO128, YOLOV8N } from './support/paths.js';
 import { scratchDir } from './support/scratch.js';
+import { testDetector } from './support/detector.js';
 
 t.test('yolov8n int8 on coco128: mAP50-95 at conf 0.001', async (t) => {
   const out = await scratchDir(t, 'kyolo-map-');
   const model = await loadModel(YOLOV8N, { providers: ['cpu'] });
   t.teardown(() => model.release());
   const imagesDir = path.join(COCO128, 'images');
-  const detector = new Detector(model, new OutputStore(out), {
+  const detector = testDetector(model, out, {
     conf: 0.001,
-    iou: 0.7,
-    maxDetections: 300,
     inputDir: imagesDir,
     maxImageBytes: 50e6,
     maxImagePixels: 50e6,

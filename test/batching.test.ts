@@ -3,15 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { batchedModel } from '../func/detector/core/batched-model.js';
-import { Detector, type Analysis } from '../func/detector/core/detector.js';
+import type { Analysis, Detector } from '../func/detector/core/detector.js';
 import { loadModel, type Model } from '../func/detector/core/model.js';
 import type { Detection } from '../func/detector/core/postprocess.js';
-import { OutputStore } from '../func/detector/core/storage.js';
 import { loadModelInWorker } from '../func/detector/core/worker-model.js';
 import { iouWith } from './support/expected.js';
 import { COCO128, IMAGES, YOLOV8N, YOLOV8N_DYNBATCH } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 import { scratchDir } from './support/scratch.js';
+import { testDetector } from './support/detector.js';
 
 /**
  * Micro-batching on the real dynamic-batch model: images stacked into one session.run must come back to the
@@ -22,14 +22,7 @@ import { scratchDir } from './support/scratch.js';
 const FILES = ['000000000009.jpg', '000000000025.jpg', '000000000030.jpg', '000000000034.jpg'];
 
 function detectorOn(model: Model): Detector {
-  return new Detector(model, new OutputStore(os.tmpdir()), {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-    inputDir: path.join(COCO128, 'images'),
-    maxImageBytes: 20e6,
-    maxImagePixels: 40e6,
-  });
+  return testDetector(model, os.tmpdir(), { inputDir: path.join(COCO128, 'images') });
 }
 
 const analyseAll = (d: Detector): Promise<Analysis[]> =>

@@ -7,6 +7,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
 import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
+import { dockerfileInstructions } from '../func/bench/dockerfile.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
 import { expand, runtimePrunePatterns } from './support/runtime-prune.js';
 import { startServer } from './support/server-process.js';
@@ -74,22 +75,9 @@ t.test("func.yaml's health endpoints are served by the function", async (t) => {
   }
 });
 
-/** The Dockerfile as instructions: [keyword, argument] per logical line. */
-function instructions(text: string): [string, string][] {
-  return text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const [kw, ...rest] = l.split(/\s+/);
-      return [kw!.toUpperCase(), rest.join(' ')] as [string, string];
-    });
-}
-
 t.test('Dockerfile', async (t) => {
   const text = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
-  const ins = instructions(text);
+  const ins = dockerfileInstructions(ROOT);
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
   const froms = ins.filter(([k]) => k === 'FROM');
   t.ok(froms.length >= 3, 'multi-stage: build, CPU and GPU runtimes');

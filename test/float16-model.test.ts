@@ -3,13 +3,12 @@ import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { Detector } from '../func/detector/core/detector.js';
 import { loadModel, type Model } from '../func/detector/core/model.js';
-import { OutputStore } from '../func/detector/core/storage.js';
 import type { Detection } from '../func/shared/record.js';
 import { IMAGES, ROOT, YOLOV8N, YOLOV8N_FP16 } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 import { scratchDir, scratchVolumes } from './support/scratch.js';
+import { testDetector } from './support/detector.js';
 
 /**
  * A half=True export (float16 input and output) is served everywhere a model is loaded: in process, by both
@@ -37,15 +36,7 @@ let reference: Detection[];
 
 /** bus.jpg through the whole pipeline, in process, nothing written. */
 function busDetections(model: Model) {
-  const detector = new Detector(model, new OutputStore('/nonexistent'), {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-    inputDir: IMAGES,
-    maxImageBytes: 20e6,
-    maxImagePixels: 40e6,
-  });
-  return detector.analyse({ kind: 'path', path: 'bus.jpg' }, { annotate: false });
+  return testDetector(model, '/nonexistent').analyse({ kind: 'path', path: 'bus.jpg' }, { annotate: false });
 }
 
 t.before(async () => {

@@ -1,14 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { Detector } from '../func/detector/core/detector.js';
 import { loadModel, type Model } from '../func/detector/core/model.js';
-import { OutputStore } from '../func/detector/core/storage.js';
 import { modelPool } from '../func/detector/core/model-pool.js';
 import { BUS, missing } from './support/expected.js';
 import { IMAGES, YOLOV8N } from './support/paths.js';
 import { scratchVolumes } from './support/scratch.js';
 import { binaryEvent, startServer } from './support/server-process.js';
+import { testDetector } from './support/detector.js';
 
 /** INFERENCE_WORKERS: several sessions, each run to the least busy one. */
 
@@ -25,14 +24,7 @@ t.test('concurrent runs are spread over the sessions, and give the same output',
   const [h, w] = pool.info.inputSize;
   const outputs = await Promise.all([0, 1, 2, 3].map(() => pool.run(new Float32Array(3 * h * w).fill(114 / 255), 1)));
   t.same(counts, [2, 2], 'four at once: two each');
-  await new Detector(pool, new OutputStore('/nonexistent'), {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-    inputDir: IMAGES,
-    maxImageBytes: 20e6,
-    maxImagePixels: 40e6,
-  }).warmUp(2);
+  await testDetector(pool, '/nonexistent').warmUp(2);
   t.same(counts, [3, 3], 'warm-up of two runs warms each session');
   t.ok(
     outputs.every(

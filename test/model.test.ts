@@ -4,10 +4,10 @@ import sharp from 'sharp';
 import t, { type Test } from 'tap';
 import { Detector, type DetectionJob } from '../func/detector/core/detector.js';
 import { describeModelFile, loadModel, ModelLoadError } from '../func/detector/core/model.js';
-import { OutputStore } from '../func/detector/core/storage.js';
 import { BUS, iouWith, missing, ZIDANE } from './support/expected.js';
 import { IMAGES, YOLO11N_192, YOLO11N_320, YOLOV8N, YOLOV8N_DYNBATCH } from './support/paths.js';
 import { scratchDir } from './support/scratch.js';
+import { testDetector } from './support/detector.js';
 
 const job = (file: string, options: DetectionJob['options'] = {}): DetectionJob => ({
   requestId: file,
@@ -21,15 +21,7 @@ async function detectorFor(t: Test, model: string, inputDir = IMAGES): Promise<{
   const out = await scratchDir(t, 'kyolo-model-');
   const m = await loadModel(model, { providers: ['cpu'] });
   t.teardown(() => m.release());
-  const detector = new Detector(m, new OutputStore(out), {
-    conf: 0.25,
-    iou: 0.7,
-    maxDetections: 300,
-    inputDir,
-    maxImageBytes: 20e6,
-    maxImagePixels: 40e6,
-  });
-  return { detector, out };
+  return { detector: testDetector(m, out, { inputDir }), out };
 }
 
 t.test('yolov8n-coco-int8-640 finds the reference detections', async (t) => {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { dockerfileInstructions } from './dockerfile.js';
 
 /**
  * The size of the image's node_modules, measured as the Dockerfile makes it: `npm prune --omit=dev`, then the
@@ -9,10 +10,9 @@ import path from 'node:path';
  */
 
 export function runtimePrunePatterns(root: string, arch: string = process.arch): string[] {
-  const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const run = dockerfile
-    .split('\n')
-    .find((l) => l.startsWith('RUN') && l.includes('rm -rf node_modules/onnxruntime-node'));
+  const run = dockerfileInstructions(root).find(
+    ([keyword, argument]) => keyword === 'RUN' && argument.includes('rm -rf node_modules/onnxruntime-node'),
+  )?.[1];
   if (!run) throw new Error('the Dockerfile has no RUN that trims node_modules');
   const other = arch === 'x64' ? 'arm64' : 'x64';
   return run

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { imageAllocatorEnv } from './allocator-env.js';
+import { quantile } from './floor.js';
 
 /** The container server as the image starts it, and the requests the bench sends it. */
 
@@ -114,7 +115,7 @@ export async function roundTripMs(url: string, samples: number): Promise<number>
     await (await fetch(url + '/health/readiness')).arrayBuffer();
     if (i >= 3) times.push(performance.now() - t);
   }
-  return times.sort((a, b) => a - b)[Math.floor(samples / 2)]!;
+  return quantile(times, 0.5);
 }
 
 export async function rssMb(url: string): Promise<number> {

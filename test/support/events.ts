@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { replyMessage } from '../../func/detector/contract/reply.js';
-import { Detector } from '../../func/detector/core/detector.js';
 import type { DetectionRecord } from '../../func/shared/record.js';
 import { loadModel } from '../../func/detector/core/model.js';
-import { OutputStore } from '../../func/detector/core/storage.js';
 import { IMAGES, YOLOV8N } from './paths.js';
+import { testDetector } from './detector.js';
 
 /**
  * Completed-detection events as the detector really emits them: records from the real model on real images,
@@ -18,10 +17,7 @@ export function realRecords(): Promise<DetectionRecord[]> {
   cache ??= (async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'kyolo-events-'));
     const model = await loadModel(YOLOV8N, { providers: ['cpu'] });
-    const detector = new Detector(model, new OutputStore(out), {
-      conf: 0.25,
-      iou: 0.7,
-      maxDetections: 300,
+    const detector = testDetector(model, out, {
       inputDir: path.dirname(IMAGES),
       maxImageBytes: 50e6,
       maxImagePixels: 50e6,
