@@ -6,7 +6,7 @@ import AjvDraft04 from 'ajv-draft-04';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
-import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
+import { imageAllocatorEnv, imageEnv } from '../func/bench/image-env.js';
 import { dockerfileInstructions } from '../func/bench/dockerfile.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
 import { expand, runtimePrunePatterns } from './support/runtime-prune.js';
@@ -35,6 +35,19 @@ t.test('func.yaml is valid against the func CLI schema', async (t) => {
 
   const broken = { ...doc, deploy: { ...doc.deploy, options: { scale: { min: -1 } } } };
   t.notOk(validate(broken), 'the schema does reject a bad value (min scale -1)');
+});
+
+t.test("the image's environment, as the bench and the pod test read it from the Dockerfile", async (t) => {
+  const cpu = imageEnv(ROOT, 'cpu');
+  t.equal(cpu.EXECUTION_PROVIDERS, 'cpu', 'the CPU variant: its runtime stage');
+  t.equal(imageEnv(ROOT, 'gpu').EXECUTION_PROVIDERS, 'cuda,cpu', 'the GPU variant: its runtime stage');
+  t.equal(cpu.NODE_ENV, 'production', 'the final stage');
+  t.equal(cpu.MALLOC_ARENA_MAX, '2', 'continued lines');
+  t.same(
+    Object.keys(cpu).filter((k) => !(CONFIG_VARIABLES as readonly string[]).includes(k) && k !== 'NODE_ENV'),
+    Object.keys(imageAllocatorEnv(ROOT)),
+    'nothing but the service settings, NODE_ENV and the allocator',
+  );
 });
 
 t.test("func.yaml sets only variables the config module reads, and the image's allocator settings", async (t) => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
+import { imageAllocatorEnv } from '../func/bench/image-env.js';
 import { IMAGES, MODELS, ROOT } from './support/paths.js';
 import { runtimeTree } from './support/runtime-prune.js';
 import { binaryEvent, pathEvent, startServer, type Target } from './support/server-process.js';

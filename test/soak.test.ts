@@ -1,7 +1,7 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { imageAllocatorEnv } from '../func/bench/allocator-env.js';
+import { imageAllocatorEnv } from '../func/bench/image-env.js';
 import { COCO128, ROOT, YOLOV8N } from './support/paths.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 import { scratchDir } from './support/scratch.js';

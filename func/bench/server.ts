@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { imageAllocatorEnv } from './allocator-env.js';
+import { CONFIG_VARIABLES } from '../detector/service/config.js';
+import { imageEnv } from './image-env.js';
 import { quantile } from './floor.js';
 
 /** The container server as the image starts it, and the requests the bench sends it. */
@@ -27,7 +28,12 @@ export interface BenchServer {
   stop(): void;
 }
 
-/** Started as the image starts it: the same entry point, and the Dockerfile's allocator settings unless set. */
+/**
+ * Started as the image starts it: the same entry point and the image's environment (the Dockerfile's ENV), not
+ * the shell's. The service's settings (README table) and the image's variables pass through from the shell, so
+ * `INFERENCE_WORKERS=2 npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every start
+ * (it parses the bundle at boot), which no pod pays.
+ */
 export async function startServer(
   root: string,
   model: string,
@@ -36,10 +42,17 @@ export async function startServer(
 ): Promise<BenchServer> {
   const port = await freePort();
   const startedAt = performance.now();
+  const image = imageEnv(root);
+  const fromShell = [...CONFIG_VARIABLES, ...Object.keys(image)].flatMap((k) => {
+    const v = process.env[k];
+    return v === undefined ? [] : [[k, v] as const];
+  });
   const child = spawn(process.execPath, [path.join(root, 'dist', 'func', 'detector', 'server', 'start.js')], {
     env: {
-      ...imageAllocatorEnv(root),
-      ...process.env,
+      PATH: process.env.PATH ?? '',
+      ...image,
+      ...Object.fromEntries(fromShell),
+      // The image's paths (/models, /data) are not on this machine.
       MODEL_PATH: model,
       INPUT_DIR: volume,
       OUTPUT_DIR: path.join(volume, 'out'),
