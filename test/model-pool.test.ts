@@ -8,8 +8,14 @@ import { IMAGES, YOLOV8N } from './support/paths.js';
 import { scratchVolumes } from './support/scratch.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 import { testDetector } from './support/detector.js';
+import { warmUpRuns } from '../func/detector/service/service.js';
 
 /** INFERENCE_WORKERS: several sessions, each run to the least busy one. */
+
+t.test('before readiness, a GPU warms up each session and the CPU none', async (t) => {
+  t.equal(warmUpRuns('cuda', 2), 2, "CUDA: each session's first run searches cuDNN's algorithms before traffic");
+  t.equal(warmUpRuns('cpu', 2), 0, 'CPU: a first run costs about what later ones do; readiness does not wait for one');
+});
 
 t.test('concurrent runs are spread over the sessions, and give the same output', async (t) => {
   const counts = [0, 0];

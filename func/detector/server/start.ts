@@ -1,6 +1,6 @@
 /**
  * `npm run serve` and the container's command: the fastify server on PORT. The configuration is checked
- * first; the model loads in the background while liveness answers, and readiness turns true after warm-up.
+ * first; the model loads in the background while liveness answers, and readiness turns true once it is loaded.
  * On SIGTERM it stops taking new requests, lets in-flight ones finish within SHUTDOWN_GRACE_SECONDS, and
  * exits 0.
  */

@@ -39,7 +39,7 @@ export const detectionsTotal = new client.Counter({
 
 export const modelLoadSeconds = new client.Gauge({
   name: 'yolo_model_load_seconds',
-  help: 'Time to read, verify, load and warm up the model',
+  help: 'Time to read, verify and load the model (and warm it up, on a GPU)',
 });
 
 export const inflightRequests = new client.Gauge({

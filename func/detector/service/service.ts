@@ -17,8 +17,18 @@ import { batchSize, modelInfo, modelLoadSeconds } from './metrics.js';
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
 /**
- * The detector's lifecycle, shared by every adapter: load and verify the model, run one warm-up inference,
- * sweep temp files a killed process left behind, then report ready. A load failure is kept as the reason
+ * How many warm-up runs to make before readiness: one per session on a GPU, none on the CPU. On CUDA the first
+ * run searches cuDNN's convolution algorithms (onnxruntime's CUDA provider defaults cudnn_conv_algo_search to
+ * EXHAUSTIVE, which tries every algorithm on a graph's first execution: its docs), which belongs before traffic. On the CPU the
+ * first run costs about what the next one does (a first bus.jpg request 35 ms slower, docs/performance.md), and a
+ * warm-up would delay readiness, and so a cold pod's first reply, by a whole inference.
+ */
+export function warmUpRuns(provider: string, sessions: number): number {
+  return provider === 'cpu' ? 0 : sessions;
+}
+
+/**
+ * The detector's lifecycle, shared by every adapter: load and verify the model, warm it up on a GPU, sweep temp files a killed process left behind, then report ready. A load failure is kept as the reason
  * readiness gives, so the pod stays unready with a message instead of crash-looping with a stack trace.
  */
 export class DetectionService {
@@ -130,7 +140,7 @@ export class DetectionService {
         // More would only hold more decoded images in memory and take CPU from inference.
         maxConcurrentImages: config.maxBatch * (config.inferenceWorkers + 2),
       });
-      await detector.warmUp(config.inferenceWorkers);
+      await detector.warmUp(warmUpRuns(model.info.provider, config.inferenceWorkers));
       await this.warnIfModelWritable();
       const swept = await this.store.sweepTempFiles();
       if (swept > 0) log.warn({ swept }, 'removed temp files left by an interrupted write');
