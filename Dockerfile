@@ -71,4 +71,4 @@ COPY --from=build /app/dist ./dist
 USER 10001:10001
 EXPOSE 8080
 # node is PID 1 and handles SIGTERM itself (drains in-flight requests, then exits 0): no npm in between.
-CMD ["node", "dist/func/detector/server/start.js"]
+CMD ["node", "dist/server/start.js"]

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { dockerfileInstructions } from './dockerfile.js';
 
 /**
@@ -31,4 +32,14 @@ export function imageAllocatorEnv(root: string): Record<string, string> {
   const env = Object.fromEntries(Object.entries(imageEnv(root)).filter(([k]) => k.startsWith('MALLOC_')));
   if (Object.keys(env).length === 0) throw new Error('the Dockerfile sets no MALLOC_* variable');
   return env;
+}
+
+/** The image's CMD, node's arguments: the same entry point the image runs, relative to `root` as /app is. */
+export function imageCommand(root: string): string[] {
+  const cmd = dockerfileInstructions(root)
+    .filter(([k]) => k === 'CMD')
+    .pop()?.[1];
+  const [node, ...args] = JSON.parse(cmd ?? 'null') as string[];
+  if (node !== 'node' || !args[0]) throw new Error(`the Dockerfile's CMD is not node and a script: ${cmd}`);
+  return [path.join(root, args[0]), ...args.slice(1)];
 }

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CONFIG_VARIABLES } from '../detector/service/config.js';
-import { imageEnv } from './image-env.js';
+import { imageCommand, imageEnv } from './image-env.js';
 import { quantile } from './floor.js';
 
 /** The container server as the image starts it, and the requests the bench sends it. */
@@ -29,7 +29,7 @@ export interface BenchServer {
 }
 
 /**
- * Started as the image starts it: the same entry point and the image's environment (the Dockerfile's ENV), not
+ * Started as the image starts it: its CMD and the image's environment (the Dockerfile's ENV), not
  * the shell's. The service's settings (README table) and the image's variables pass through from the shell, so
  * `INFERENCE_WORKERS=2 npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every start
  * (it parses the bundle at boot), which no pod pays.
@@ -47,7 +47,7 @@ export async function startServer(
     const v = process.env[k];
     return v === undefined ? [] : [[k, v] as const];
   });
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'func', 'detector', 'server', 'start.js')], {
+  const child = spawn(process.execPath, imageCommand(root), {
     env: {
       PATH: process.env.PATH ?? '',
       ...image,

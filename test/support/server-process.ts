@@ -6,7 +6,8 @@ import { ROOT } from './paths.js';
 /** The two ways the service runs; each is the built entry point a user or the image starts. */
 export const ENTRIES = {
   function: path.join(ROOT, 'dist', 'func', 'detector', 'function', 'start.js'),
-  server: path.join(ROOT, 'dist', 'func', 'detector', 'server', 'start.js'),
+  // The image's CMD: the server bundled (func/build/bundle.ts).
+  server: path.join(ROOT, 'dist', 'server', 'start.js'),
   logging: path.join(ROOT, 'dist', 'func', 'logging', 'start.js'),
 } as const;
 

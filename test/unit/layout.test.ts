@@ -24,10 +24,19 @@ function importsOf(file: string): string[] {
 const graph = new Map(files.map((f) => [f, importsOf(f)]));
 
 const RULES: { from: RegExp; never: RegExp; why: string }[] = [
-  { from: /^shared\//, never: /^(detector|logging|cli|bench)\//, why: 'shared imports no program' },
-  { from: /^detector\//, never: /^(logging|cli|bench)\//, why: 'the detector imports no other program' },
-  { from: /^logging\//, never: /^(detector|cli|bench)\//, why: 'the logging service imports no other program' },
-  { from: /^(cli|bench)\//, never: /^logging\//, why: 'the command line and bench use the detector only' },
+  { from: /^shared\//, never: /^(detector|logging|cli|bench|build)\//, why: 'shared imports no program' },
+  { from: /^detector\//, never: /^(logging|cli|bench|build)\//, why: 'the detector imports no other program' },
+  {
+    from: /^logging\//,
+    never: /^(detector|cli|bench|build)\//,
+    why: 'the logging service imports no other program',
+  },
+  { from: /^(cli|bench)\//, never: /^(logging|build)\//, why: 'the command line and bench use the detector only' },
+  {
+    from: /^build\//,
+    never: /^(shared|detector|logging|cli|bench)\//,
+    why: 'the build imports no program: it bundles their compiled output',
+  },
   {
     from: /^detector\/contract\//,
     never: /^(detector\/(service|function|server)\/|shared\/(logger|http\/)|prom-client$|fastify|pino$)/,
