@@ -311,3 +311,40 @@ t.test('tracing: the component turns it on for both services; Knative is told wi
   t.ok(['http/protobuf', 'grpc'].includes(patch.data['tracing-protocol']), 'a protocol that exports');
   t.match(patch.data['tracing-endpoint'], /\/v1\/traces$/, 'the OTLP/HTTP traces path');
 });
+
+/**
+ * What func deploy makes of run.envs. ValidateEnvs (knative/func pkg/functions/function_envs.go:121-160) refuses
+ * a name given twice (:122-130) or one Kubernetes would not take (:144: utils.ValidateEnvVarName,
+ * pkg/utils/names.go:52-53, validation.IsEnvVarName: `[-._a-zA-Z][-._a-zA-Z0-9]*`), and reads a value that starts
+ * with "{{" as a reference (:148). ProcessEnvs (pkg/k8s/deployer.go:648, :686-689) copies any other value into the
+ * container's env as written.
+ */
+function funcEnvErrors(envs: { name: string; value: string }[]): string[] {
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  for (const { name, value } of envs) {
+    if (seen.has(name)) errors.push(`${name}: duplicate`);
+    seen.add(name);
+    if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name)) errors.push(`${name}: not an env var name`);
+    if (value.startsWith('{{')) errors.push(`${name}: a reference, not the value itself`);
+  }
+  return errors;
+}
+
+t.test("func deploy gives the function func.yaml's envs as written, and the image its own command", async (t) => {
+  const doc = parse(await readFile(path.join(ROOT, 'func.yaml'), 'utf8')) as Resource;
+  const envs = doc.run.envs as { name: string; value: string }[];
+  t.same(funcEnvErrors(envs), [], 'every entry is a plain name and value, so glibc reads MALLOC_* as written');
+  t.match(
+    funcEnvErrors([...envs, { name: '1MALLOC', value: '{{ env:X }}' }, envs[0]!]),
+    [/1MALLOC: not an env var name/, /1MALLOC: a reference/, /duplicate/],
+    'the rules do refuse what func refuses',
+  );
+  // generateNewService (pkg/knative/deployer.go:420-432) sets the image, env and mounts, never a command; the
+  // Services kubectl applies set none either, so both run the Dockerfile's CMD (the bundled server).
+  for (const overlay of ['gpu', 'cpu']) {
+    const service = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service')!;
+    const container = service.spec.template.spec.containers[0] as Resource;
+    t.same([container.command, container.args], [undefined, undefined], `kubectl: ${overlay}: the image's CMD`);
+  }
+});
