@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { imageAllocatorEnv } from '../func/bench/image-env.js';
+import { imageEnv } from '../func/bench/image-env.js';
 import { IMAGES, MODELS, ROOT } from './support/paths.js';
 import { runtimeTree } from './support/runtime-prune.js';
 import { binaryEvent, pathEvent, startServer, type Target } from './support/server-process.js';
@@ -67,12 +67,12 @@ async function scratchDir(t: Test, prefix: string): Promise<string> {
   return dir;
 }
 
+/** The image's environment (its Dockerfile's ENV, the CPU variant), with this sandbox's paths. */
 const POD_ENV = {
+  ...imageEnv(ROOT),
   MODEL_PATH: '/opt/yolov8n-coco-int8-640.onnx',
   INPUT_DIR: '/mnt',
   OUTPUT_DIR: '/srv',
-  NODE_ENV: 'production',
-  ...imageAllocatorEnv(ROOT),
   LOG_LEVEL: 'info',
 };
 

@@ -29,10 +29,10 @@ export interface BenchServer {
 }
 
 /**
- * Started as the image starts it: its CMD and the image's environment (the Dockerfile's ENV), not
- * the shell's. The service's settings (README table) and the image's variables pass through from the shell, so
- * `INFERENCE_WORKERS=2 npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every start
- * (it parses the bundle at boot), which no pod pays.
+ * Started as the image starts it: its CMD and the image's environment (the Dockerfile's ENV), not the shell's. The
+ * service's settings (README table) and the image's variables pass through from the shell, so `INFERENCE_WORKERS=2
+ * npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every
+ * start (it parses the CA file at boot), which no pod pays.
  */
 export async function startServer(
   root: string,

@@ -1,7 +1,9 @@
 import { errorResponse, jsonResponse, type HttpResponse } from '../../shared/error-body.js';
 import type { DetectionService } from './service.js';
 
-/** 200 once the model is loaded (and warmed up, on a GPU); otherwise 503 with the reason, for `kubectl describe pod`. */
+/**
+ * 200 once the model is loaded (and warmed up, on a GPU); otherwise 503 with the reason, for `kubectl describe pod`.
+ */
 export function readinessResponse(service: DetectionService | undefined): HttpResponse {
   const life = service?.liveness();
   if (life && !life.ready) return errorResponse('MODEL_UNAVAILABLE', life.reason);

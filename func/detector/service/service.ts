@@ -19,17 +19,18 @@ export type Readiness = { ready: true } | { ready: false; reason: string };
 /**
  * How many warm-up runs to make before readiness: one per session on a GPU, none on the CPU. On CUDA the first
  * run searches cuDNN's convolution algorithms (onnxruntime's CUDA provider defaults cudnn_conv_algo_search to
- * EXHAUSTIVE, which tries every algorithm on a graph's first execution: its docs), which belongs before traffic. On the CPU the
- * first run costs about what the next one does (a first bus.jpg request 35 ms slower, docs/performance.md), and a
- * warm-up would delay readiness, and so a cold pod's first reply, by a whole inference.
+ * EXHAUSTIVE, which tries every algorithm on a graph's first execution: its docs), which belongs before traffic.
+ * On the CPU the first run costs about what the next one does (a first bus.jpg request 35 ms slower,
+ * docs/performance.md), and a warm-up would delay readiness, and so a cold pod's first reply, by a whole inference.
  */
 export function warmUpRuns(provider: string, sessions: number): number {
   return provider === 'cpu' ? 0 : sessions;
 }
 
 /**
- * The detector's lifecycle, shared by every adapter: load and verify the model, warm it up on a GPU, sweep temp files a killed process left behind, then report ready. A load failure is kept as the reason
- * readiness gives, so the pod stays unready with a message instead of crash-looping with a stack trace.
+ * The detector's lifecycle, shared by every adapter: load and verify the model, warm it up on a GPU, sweep temp
+ * files a killed process left behind, then report ready. A load failure is kept as the reason readiness gives, so
+ * the pod stays unready with a message instead of crash-looping with a stack trace.
  */
 export class DetectionService {
   private model: Model | undefined;
