@@ -82,6 +82,12 @@ t.test('container server', async (t) => {
     t.equal((await sharp(Buffer.from(await png.arrayBuffer())).metadata()).format, 'png');
     const query = await detect(form({}, bus), '?format=image');
     t.equal(query.headers.get('content-type'), 'image/jpeg');
+    // A phone photo's size with bus.jpg's Display P3 profile: drawn on as stored, so the reply carries the profile.
+    const photo = await sharp(busJpg).resize(2400).keepIccProfile().jpeg().toBuffer();
+    const annotated = await detect(form({}, { name: 'photo.jpg', type: 'image/jpeg', data: photo }), '?format=image');
+    const annotatedMeta = await sharp(Buffer.from(await annotated.arrayBuffer())).metadata();
+    t.match(annotatedMeta, { format: 'jpeg', width: 2400 });
+    t.ok(annotatedMeta.icc?.equals((await sharp(photo).metadata()).icc!), "the photo's profile is in the reply");
     const browserLike = await detect(form({}, bus), '', { accept: 'application/json, image/*;q=0.8' });
     t.match(browserLike.headers.get('content-type'), /^application\/json/, 'JSON first in Accept wins');
   });

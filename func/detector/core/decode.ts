@@ -1,5 +1,6 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DetectionError } from '../../shared/errors.js';
+import { rgbProfile } from './icc-profile.js';
 
 /** An image decoded once, upright (EXIF orientation applied), as packed 8-bit RGB. */
 export interface DecodedImage {
@@ -8,6 +9,8 @@ export interface DecodedImage {
   height: number;
   /** sharp's name for the source format: jpeg, png, webp, gif, tiff, avif, heif, ... */
   format: string;
+  /** Set when the pixels are as stored, not converted to sRGB: their RGB colour profile (decodeForDrawing). */
+  icc?: Buffer | undefined;
 }
 
 export interface DecodeLimits {
@@ -33,6 +36,8 @@ export interface ImageHeader {
   width: number;
   height: number;
   format: string;
+  /** The image's embedded RGB colour profile, if it has one. */
+  icc: Buffer | undefined;
 }
 
 /**
@@ -70,12 +75,20 @@ export async function readHeader(bytes: Buffer, limits: DecodeLimits, declaredTy
   }
   // EXIF orientations 5 to 8 turn the image a quarter: width and height swap once it is upright.
   const turned = (meta.orientation ?? 1) >= 5;
-  return { width: turned ? height : width, height: turned ? width : height, format };
+  return {
+    width: turned ? height : width,
+    height: turned ? width : height,
+    format,
+    icc: rgbProfile(meta.icc, meta.space),
+  };
 }
 
-/** sharp's decode of these bytes, upright, within the pixel limit: the start of every pipeline here. */
-function upright(bytes: Buffer, limits: DecodeLimits) {
-  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' }).autoOrient();
+/**
+ * sharp's decode of these bytes, upright, within the pixel limit: the start of every pipeline here. Converted to
+ * sRGB through the embedded profile (sharp's default) unless `asStored`.
+ */
+function upright(bytes: Buffer, limits: DecodeLimits, asStored = false) {
+  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', ignoreIcc: asStored }).autoOrient();
 }
 
 /** A pipeline's output as packed 8-bit sRGB without alpha; any libvips failure is an undecodable image. */
@@ -105,6 +118,22 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits, declaredT
 export async function decodeFull(bytes: Buffer, header: ImageHeader, limits: DecodeLimits): Promise<DecodedImage> {
   const { data, width, height } = await rgb(upright(bytes, limits), header.format);
   return { pixels: data, width, height, format: header.format };
+}
+
+/**
+ * The full-size decode when it is only drawn on and encoded again (the model's input comes from decodeResized):
+ * an image with an RGB profile keeps the values it stores, and the annotated image carries the profile
+ * (icc-profile.ts), so it shows as the sRGB conversion would, without it: for a phone photo's Display P3, that
+ * conversion costs more CPU than the decode itself (docs/performance.md).
+ */
+export async function decodeForDrawing(
+  bytes: Buffer,
+  header: ImageHeader,
+  limits: DecodeLimits,
+): Promise<DecodedImage> {
+  const asStored = header.icc !== undefined;
+  const { data, width, height } = await rgb(upright(bytes, limits, asStored), header.format);
+  return { pixels: data, width, height, format: header.format, icc: header.icc };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { annotatedFormatFor, drawDetections, encodeImage } from './annotate.js';
-import { decodeFull, decodeResized, readHeader, resizePixels, shrinksOnLoad } from './decode.js';
+import { decodeForDrawing, decodeFull, decodeResized, readHeader, resizePixels, shrinksOnLoad } from './decode.js';
 import { DetectionError } from '../../shared/errors.js';
 import { inSpan, tracer } from '../../shared/tracing.js';
 import type { DetectionRecord, ModelSummary, Timings } from '../../shared/record.js';
@@ -159,7 +159,7 @@ export class Detector {
       // drawing only, runs beside it and inference. Its failure is reported where it is awaited, below.
       if (!opts.annotate)
         return { header, lb, full: undefined, resized: await decodeResized(bytes, header, size, limits) };
-      const drawing = inSpan('decode.full', () => decodeFull(bytes, header, limits));
+      const drawing = inSpan('decode.full', () => decodeForDrawing(bytes, header, limits));
       drawing.catch(() => undefined);
       return { header, lb, full: drawing, resized: await decodeResized(bytes, header, size, limits) };
     });
