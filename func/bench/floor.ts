@@ -5,17 +5,21 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { annotatedFormatFor, drawDetections, encodeImage } from '../detector/core/annotate.js';
 import {
+  decodeForDrawing,
   decodeFull,
   decodeImage,
   decodeResized,
   readHeader,
   resizePixels,
   shrinksOnLoad,
+  type ImageHeader,
 } from '../detector/core/decode.js';
-import { fillTensor, letterboxGeometry, letterboxInto } from '../detector/core/letterbox.js';
+import { fillTensor, letterboxGeometry, letterboxInto, type Letterbox } from '../detector/core/letterbox.js';
 import { loadModel, type ModelInfo, type ModelOutput } from '../detector/core/model.js';
 import { postprocess } from '../detector/core/postprocess.js';
+import { Detector } from '../detector/core/detector.js';
 import { OutputStore } from '../detector/core/storage.js';
+import { detectorDefaults, loadConfig } from '../detector/service/config.js';
 
 /**
  * What one request cannot go below, measured in this process: bare session.run on a ready tensor, and sharp's
@@ -76,7 +80,7 @@ export async function overlapped(model: string, image: Buffer, samples: number):
   try {
     const times = await timeOf(samples, async () => {
       const [full] = await Promise.all([
-        decodeFull(image, header, limits),
+        decodeForDrawing(image, header, limits),
         (async () => {
           const size = { width: lb.resizedWidth, height: lb.resizedHeight };
           fillTensor(await decodeResized(image, header, size, limits), lb, tensor);
@@ -91,6 +95,51 @@ export async function overlapped(model: string, image: Buffer, samples: number):
   }
 }
 
+/**
+ * The service's own pipeline, `Detector.detect` (read, header, decodes, tensor, session.run, NMS, drawing, encode
+ * and the two writes), run in this process with the session on this thread and the server's defaults: a request
+ * without HTTP, CloudEvents or the hand-off to the inference worker, on these cores (p50 ms). Unlike the floor and
+ * the sums of steps timed alone, it includes what overlapping branches cost each other on shared cores; what the
+ * server takes beyond it is the adapters' cost.
+ */
+export async function inProcess(
+  model: string,
+  volume: string,
+  file: string,
+  samples: number,
+  annotate = true,
+): Promise<number> {
+  sharp.concurrency(availableParallelism());
+  sharp.cache(false);
+  const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
+  const out = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-in-process-'));
+  const config = loadConfig({ ...process.env, MODEL_PATH: model, INPUT_DIR: volume, OUTPUT_DIR: out });
+  const detector = new Detector(m, new OutputStore(out), detectorDefaults(config));
+  let n = 0;
+  try {
+    const times = await timeOf(samples, () =>
+      detector.detect({
+        requestId: `in-process-${n++}`,
+        requestSource: '/bench',
+        time: undefined,
+        input: { kind: 'path', path: file },
+        options: { annotate },
+      }),
+    );
+    return quantile(times, 0.5);
+  } finally {
+    await m.release();
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The full-size decode a request makes, as detector.ts chooses it: for drawing only where the model's input comes
+ * from a reduced decode (a photo), the one decode for both otherwise.
+ */
+const fullDecode = (header: ImageHeader, lb: Letterbox): typeof decodeFull =>
+  shrinksOnLoad(header, lb) ? decodeForDrawing : decodeFull;
+
 export async function codecs(
   image: Buffer,
   samples: number,
@@ -98,15 +147,16 @@ export async function codecs(
   // As the server sets it (service.ts): one libvips thread per core, no operation cache.
   sharp.concurrency(availableParallelism());
   sharp.cache(false);
-  const decoded = await decodeImage(image, { maxPixels: 1e9 });
-  const cpu0 = process.cpuUsage();
-  const decode = await timeOf(samples, () => decodeImage(image, { maxPixels: 1e9 }));
-  const encode = await timeOf(samples, () => encodeImage(decoded, 'jpeg'));
-  const cpu = process.cpuUsage(cpu0);
-  // The model's own decode, straight to its 640-pixel letterbox size (what annotate: false needs).
   const header = await readHeader(image, { maxPixels: 1e9 });
   const lb = letterboxGeometry(header.width, header.height, 640, 640);
   const size = { width: lb.resizedWidth, height: lb.resizedHeight };
+  const full = fullDecode(header, lb);
+  const decoded = await full(image, header, { maxPixels: 1e9 });
+  const cpu0 = process.cpuUsage();
+  const decode = await timeOf(samples, () => full(image, header, { maxPixels: 1e9 }));
+  const encode = await timeOf(samples, () => encodeImage(decoded, 'jpeg'));
+  const cpu = process.cpuUsage(cpu0);
+  // The model's own decode, straight to its 640-pixel letterbox size (what annotate: false needs).
   const reduced = await timeOf(samples, () => decodeResized(image, header, size, { maxPixels: 1e9 }));
   return {
     decodeP50: quantile(decode, 0.5),
@@ -133,7 +183,7 @@ export async function sequenceSteps(
   const [h, w] = model.info.inputSize;
   const lb = letterboxGeometry(header.width, header.height, w, h);
   const size = { width: lb.resizedWidth, height: lb.resizedHeight };
-  const full = await decodeFull(image, header, limits);
+  const full = await fullDecode(header, lb)(image, header, limits);
   const resized = shrinksOnLoad(header, lb)
     ? await decodeResized(image, header, size, limits)
     : await resizePixels(full, size);
