@@ -22,9 +22,9 @@ import { OutputStore } from '../detector/core/storage.js';
 import { detectorDefaults, loadConfig } from '../detector/service/config.js';
 
 /**
- * What one request cannot go below, measured in this process: bare session.run on a ready tensor, and sharp's
- * full-size decode and JPEG encode of the same image (the annotated image is a full-size JPEG). A pipeline that
- * runs them one after another cannot beat their sum; one that overlaps them can.
+ * What one request cannot go below, measured in this process: bare session.run on a ready tensor, and the
+ * full-size decode the server makes (fullDecode below) and a JPEG encode of the same image (the annotated image is
+ * a full-size JPEG). A pipeline that runs them one after another cannot beat their sum; one that overlaps them can.
  */
 
 export const quantile = (xs: number[], q: number): number => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
-import { encodeImage } from '../../func/detector/core/annotate.js';
+import { annotatedFormatFor, encodeImage } from '../../func/detector/core/annotate.js';
 import { decodeForDrawing, decodeFull, readHeader } from '../../func/detector/core/decode.js';
 import { embedInJpeg, embedInPng, rgbProfile } from '../../func/detector/core/icc-profile.js';
 import { IMAGES } from '../support/paths.js';
@@ -51,6 +51,17 @@ t.test('the annotated image carries the input profile: shown colour-managed, it 
       `${format}: closer to the input with its profile than without`,
     );
   }
+});
+
+t.test('a WebP photo with a profile: drawn as stored, annotated as a PNG that carries it', async (t) => {
+  const webp = await sharp(path.join(IMAGES, 'bus.jpg')).resize(2000).keepIccProfile().webp().toBuffer();
+  const header = await readHeader(webp, LIMITS);
+  t.equal(header.format, 'webp');
+  t.ok(header.icc?.includes('Display P3', 0, 'latin1'), 'the WebP keeps the Display P3 profile');
+  const drawn = await decodeForDrawing(webp, header, LIMITS);
+  t.ok(drawn.pixels.equals(await sharp(webp, { ignoreIcc: true }).raw().toBuffer()), 'the values the file stores');
+  const png = await encodeImage(drawn, annotatedFormatFor(header.format));
+  t.ok((await sharp(png).metadata()).icc?.equals(header.icc!), 'the annotated PNG carries the profile');
 });
 
 t.test('images without an RGB profile are converted and get none', async (t) => {
