@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { bare, codecs, inProcess, overlapped, quantile, sequenceSteps } from './floor.js';
+import { reportTable, round, spread } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
 import { cpuMs, detect, load, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
 
@@ -30,7 +31,6 @@ const BUS = path.join(ROOT, '..', 'shared', 'images', 'bus.jpg');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PER_ROUND = Number(process.env.BENCH_SAMPLES ?? 12);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 const say = (s: string): boolean => process.stderr.write(s + '\n');
 
 /** A local OTLP/HTTP sink: accepts every export, so tracing costs what it costs with a healthy collector. */
@@ -44,13 +44,6 @@ async function otlpSink(): Promise<{ url: string; close(): void }> {
 }
 
 const median = (xs: number[]): number => quantile(xs, 0.5);
-/** The median of a ratio over the rounds, with its spread: "1.02 (0.98–1.07)". */
-const spread = (xs: number[]): { median: number; min: number; max: number } => ({
-  median: round(median(xs), 2),
-  min: round(Math.min(...xs), 2),
-  max: round(Math.max(...xs), 2),
-});
-const show = (s: { median: number; min: number; max: number }): string => `${s.median} (${s.min}–${s.max})`;
 
 async function main(): Promise<void> {
   const volume = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-bench-'));
@@ -274,62 +267,7 @@ async function main(): Promise<void> {
     sink.close();
     await rm(volume, { recursive: true, force: true });
   }
-  const rows: [string, string][] = [
-    ['machine', r.machine],
-    ['model', r.model],
-    [
-      'settings',
-      Object.entries(r.settings as Record<string, string>)
-        .map(([k, v]) => `${k}=${v || '(default)'}`)
-        .join(' '),
-    ],
-    ['rounds × samples (median over rounds, min–max)', `${ROUNDS} × ${PER_ROUND}`],
-    ['bare session.run p50', `${r.bareP50Ms} ms`],
-    ['bus.jpg: end-to-end p50 / its floor', show(r.ratios.busToFloor)],
-    ['bus.jpg: floor with the steps it leaves out / floor', show(r.sequenceFloorToFloor.bus)],
-    ['bus.jpg: end-to-end p50 / that floor', show(r.ratios.busToSequenceFloor)],
-    ['bus.jpg: the pipeline in process / floor', show(r.inProcessToFloor.bus)],
-    ['bus.jpg: end-to-end p50 / the pipeline in process', show(r.serverToInProcess.bus)],
-    [
-      'bus.jpg: those steps, ms',
-      Object.entries(r.busStepsMs as Record<string, number>)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', '),
-    ],
-    ['12 MP photo: end-to-end p50 / its floor', show(r.ratios.photoToFloor)],
-    ['12 MP: overlapped floor with those steps / floor', show(r.sequenceFloorToFloor.photo)],
-    ['12 MP: end-to-end p50 / that floor', show(r.ratios.photoToSequenceFloor)],
-    ['12 MP: that overlap run here, in process / floor', show(r.sequenceFloorToFloor.photoHere)],
-    ['12 MP: that overlap run here with its steps / floor', show(r.sequenceFloorToFloor.photoHereWithSteps)],
-    ['12 MP: the pipeline in process / floor', show(r.inProcessToFloor.photo)],
-    ['12 MP: end-to-end p50 / the pipeline in process', show(r.serverToInProcess.photo)],
-    ['12 MP, annotate false: end-to-end / bare', show(r.ratios.photoNoAnnotateToBare)],
-    ['12 MP, annotate false: the pipeline in process / bare', show(r.inProcessToFloor.photoNoAnnotate)],
-    ['12 MP, annotate false: end-to-end / in process', show(r.serverToInProcess.photoNoAnnotate)],
-    ...[1, 2, 4, 8].map((c): [string, string] => [
-      `throughput c=${c} / bare`,
-      `${r.throughputPerS[c]}/s = ${show(r.throughputRatioToBare[c])}`,
-    ]),
-    ['server CPU per request at c=4 (bare run)', `${r.cpuMsPerRequestC4} ms (${r.bareCpuMsPerRun} ms)`],
-    ['c=4 ratio the CPU allows (cores × 1000 / CPU)', show(r.cpuBoundThroughputRatioC4)],
-    [
-      'c=4 ratio session.run + codecs CPU allow',
-      `${show(r.cpuFloorThroughputRatioC4)} (${r.bareCpuMsPerRun} + ${r.busCodecCpuMs} ms)`,
-    ],
-    ['throughput settings: c=4 / bare', show(r.throughputSettings.c4ToBare)],
-    ['throughput settings: bus.jpg end-to-end / floor', show(r.throughputSettings.busToFloor)],
-    ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
-    ['annotate false: with its steps in sequence', `${show(r.photoNoAnnotateSequenceFloorToBare)} × bare`],
-    [
-      'start → ready / → first reply',
-      `${r.startToReadyMs} / ${r.startToFirstReplyMs} ms (all starts: ${r.startToReadyMsAll.join(', ')})`,
-    ],
-    [`RSS, bus.jpg: first reply → ${REQUESTS} requests`, `${r.rssMb.firstReply} → ${r.rssMb.afterRequests} MB`],
-    ['tracing on / off, bus.jpg p50', show(r.tracingOnToOff)],
-    ['runtime node_modules', `${r.runtimeDependenciesMiB} MiB`],
-  ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(rows.map(([k, v]) => `| ${k.padEnd(width)} | ${v} |`).join('\n') + '\n');
+  process.stdout.write(reportTable(r, { rounds: ROUNDS, perRound: PER_ROUND, requests: REQUESTS }));
   await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
   await writeFile(path.join(ROOT, 'bench-results', 'bench.json'), JSON.stringify(r, null, 2) + '\n');
   say('wrote bench-results/bench.json');
