@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import os, { availableParallelism } from 'node:os';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import { annotatedFormatFor, drawDetections, encodeImage } from '../detector/core/annotate.js';
 import {
+  configureCodecs,
   decodeForDrawing,
   decodeFull,
   decodeImage,
@@ -109,8 +109,7 @@ export async function inProcess(
   samples: number,
   annotate = true,
 ): Promise<number> {
-  sharp.concurrency(availableParallelism());
-  sharp.cache(false);
+  configureCodecs(0);
   const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
   const out = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-in-process-'));
   const config = loadConfig({ ...process.env, MODEL_PATH: model, INPUT_DIR: volume, OUTPUT_DIR: out });
@@ -144,9 +143,7 @@ export async function codecs(
   image: Buffer,
   samples: number,
 ): Promise<{ decodeP50: number; encodeP50: number; reducedDecodeP50: number; cpuMs: number }> {
-  // As the server sets it (service.ts): one libvips thread per core, no operation cache.
-  sharp.concurrency(availableParallelism());
-  sharp.cache(false);
+  configureCodecs(0); // as the server sets it with IMAGE_THREADS unset
   const header = await readHeader(image, { maxPixels: 1e9 });
   const lb = letterboxGeometry(header.width, header.height, 640, 640);
   const size = { width: lb.resizedWidth, height: lb.resizedHeight };

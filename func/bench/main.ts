@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { bare, codecs, inProcess, overlapped, quantile, sequenceSteps } from './floor.js';
-import { reportTable, round, spread } from './report.js';
+import { reportTable, round, spread, spreadEach } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
 import { cpuMs, detect, load, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
 
@@ -152,9 +152,8 @@ async function main(): Promise<void> {
       sequenceFloorToFloor.photoHere.push(photoOverlap / photoFloor);
       // That overlap as measured here, with the steps no overlap can hide: the header before it, NMS, drawing and
       // the writes after it (each needs the one before), and HTTP.
-      const { header: pHeader, nms: pNms, draw: pDraw, write: pWrite } = photoSteps;
       sequenceFloorToFloor.photoHereWithSteps.push(
-        (photoOverlap + pHeader + pNms + pDraw + pWrite + http) / photoFloor,
+        (photoOverlap + photoSteps.header + photoSteps.nms + photoSteps.draw + photoSteps.write + http) / photoFloor,
       );
       inProcessToFloor.bus.push(busHere / busFloor);
       inProcessToFloor.photo.push(photoHere / photoFloor);
@@ -188,11 +187,11 @@ async function main(): Promise<void> {
     r.bareCpuMsPerRun = round(median(bareCpu));
     // The least annotate: false can cost: bare + the photo's decode at the model's size, nothing overlapping it.
     r.photoNoAnnotateFloorToBare = round(1 + median(photoReduced), 2);
-    r.ratios = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, spread(v)]));
-    r.sequenceFloorToFloor = Object.fromEntries(Object.entries(sequenceFloorToFloor).map(([k, v]) => [k, spread(v)]));
+    r.ratios = spreadEach(ratios);
+    r.sequenceFloorToFloor = spreadEach(sequenceFloorToFloor);
     r.photoNoAnnotateSequenceFloorToBare = spread(noAnnotateSequenceToBare);
-    r.inProcessToFloor = Object.fromEntries(Object.entries(inProcessToFloor).map(([k, v]) => [k, spread(v)]));
-    r.serverToInProcess = Object.fromEntries(Object.entries(serverToInProcess).map(([k, v]) => [k, spread(v)]));
+    r.inProcessToFloor = spreadEach(inProcessToFloor);
+    r.serverToInProcess = spreadEach(serverToInProcess);
     // bus.jpg's steps outside the floor, median over the rounds.
     r.busStepsMs = Object.fromEntries(
       Object.keys(stepsMs[0]!).map((k) => [k, round(median(stepsMs.map((x) => x[k]!)), 2)]),
@@ -225,7 +224,7 @@ async function main(): Promise<void> {
       }
     }
     r.throughputPerS = Object.fromEntries(Object.entries(perS).map(([c, v]) => [c, round(median(v), 2)]));
-    r.throughputRatioToBare = Object.fromEntries(Object.entries(toBare).map(([c, v]) => [c, spread(v)]));
+    r.throughputRatioToBare = spreadEach(toBare);
     r.cpuMsPerRequestC4 = round(median(c4.cpuMs));
     r.cpuBoundThroughputRatioC4 = spread(c4.cpuBound);
     r.cpuFloorThroughputRatioC4 = spread(c4.cpuFloor);

@@ -17,6 +17,10 @@ export const spread = (xs: number[]): Spread => ({
   max: round(Math.max(...xs), 2),
 });
 
+/** `spread` of each list of a record: { bus: [...], photo: [...] } → { bus: Spread, photo: Spread }. */
+export const spreadEach = <K extends string | number>(lists: Record<K, number[]>): Record<K, Spread> =>
+  Object.fromEntries(Object.entries<number[]>(lists).map(([k, v]) => [k, spread(v)])) as Record<K, Spread>;
+
 const show = (s: Spread): string => `${s.median} (${s.min}–${s.max})`;
 
 /** The table `npm run bench` prints, one row per figure, from the report main.ts assembles. */

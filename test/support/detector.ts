@@ -1,13 +1,12 @@
+import { optionDefaultsFromEnv } from '../../func/detector/contract/options.js';
 import { Detector, type DetectorDefaults } from '../../func/detector/core/detector.js';
 import type { Model } from '../../func/detector/core/model.js';
 import { OutputStore } from '../../func/detector/core/storage.js';
 import { IMAGES } from './paths.js';
 
-/** The thresholds the service defaults to (config.ts) and generous size limits, reading the shared images. */
+/** The thresholds the service defaults to with no variable set, and generous size limits, reading the shared images. */
 export const DEFAULTS: DetectorDefaults = {
-  conf: 0.25,
-  iou: 0.7,
-  maxDetections: 300,
+  ...optionDefaultsFromEnv({}),
   inputDir: IMAGES,
   maxImageBytes: 20e6,
   maxImagePixels: 40e6,

@@ -1,6 +1,18 @@
+import { availableParallelism } from 'node:os';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DetectionError } from '../../shared/errors.js';
 import { rgbProfile } from './icc-profile.js';
+
+/**
+ * libvips as the service runs it, for every decode and encode in this process. sharp defaults to one thread on
+ * glibc Linux (against fragmentation); decode and encode take half the time with one per core (`threads` 0), and
+ * the detector's limit on decoded images bounds the memory. Every request brings a new image, so libvips'
+ * operation cache (up to 50 MB) would only hold dead results.
+ */
+export function configureCodecs(threads: number): void {
+  sharp.concurrency(threads || availableParallelism());
+  sharp.cache(false);
+}
 
 /** An image decoded once, upright (EXIF orientation applied), as packed 8-bit RGB. */
 export interface DecodedImage {

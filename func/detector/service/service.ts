@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DetectionError } from '../../shared/errors.js';
@@ -120,19 +120,15 @@ export class DetectionService {
         onFailure: (err: Error) =>
           log.error({ err: err.message }, 'an inference worker died: readiness and liveness now fail'),
       };
-      const [workers, { Detector }, { default: sharp }] = await Promise.all([
+      const [workers, { Detector }, { configureCodecs }] = await Promise.all([
         Promise.all(
           Array.from({ length: config.inferenceWorkers }, () => loadModelInWorker(config.modelPath, options)),
         ),
         import('../core/detector.js'),
-        import('sharp'),
+        import('../core/decode.js'),
       ]);
       const loaded = modelPool(workers);
-      // sharp defaults to one libvips thread on glibc Linux (against fragmentation); decode and encode take half
-      // the time with one per core (bench), and the concurrency limit on decoded images bounds the memory.
-      sharp.concurrency(config.imageThreads || availableParallelism());
-      // Every request brings a new image, so libvips' operation cache (up to 50 MB) would only hold dead results.
-      sharp.cache(false);
+      configureCodecs(config.imageThreads);
       const model = this.batching(loaded);
       this.model = model;
       const detector = new Detector(model, this.store, {
