@@ -47,9 +47,11 @@ export async function bare(
   model: string,
   image: Buffer,
   samples: number,
+  intraOpThreads?: number,
 ): Promise<{ p50: number; p90: number; cpuMsPerRun: number; output: ModelOutput; info: ModelInfo }> {
-  // As the server runs it: spinning only when INFERENCE_SPINNING=1 (config.ts).
-  const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
+  // As the server runs it: spinning only when INFERENCE_SPINNING=1 (config.ts), onnxruntime's threads unless told.
+  const spinning = process.env.INFERENCE_SPINNING === '1';
+  const m = await loadModel(model, { providers: ['cpu'], spinning, intraOpThreads });
   const [h, w] = m.info.inputSize;
   const decoded = await decodeImage(image, { maxPixels: 1e9 });
   const tensor = new Float32Array(3 * h * w);
@@ -168,13 +170,14 @@ export async function codecs(
  * The steps a request must take in sequence that the floor leaves out, each timed alone on `image` (p50 ms): the
  * header, the resize to the model's size (none where the decoder shrinks on load: the reduced decode replaces
  * it), filling the tensor, NMS on a real output, drawing, and writing the image and the record. Nothing of one
- * request can overlap them: each needs the one before.
+ * request can overlap them: each needs the one before. Also their CPU time together, all threads (`cpuMs`): work
+ * that every request costs the cores beside session.run and the codecs.
  */
 export async function sequenceSteps(
   image: Buffer,
   model: { output: ModelOutput; info: ModelInfo },
   samples: number,
-): Promise<Record<'header' | 'resize' | 'fill' | 'nms' | 'draw' | 'write', number>> {
+): Promise<{ ms: Record<'header' | 'resize' | 'fill' | 'nms' | 'draw' | 'write', number>; cpuMs: number }> {
   const limits = { maxPixels: 1e9 };
   const header = await readHeader(image, limits);
   const [h, w] = model.info.inputSize;
@@ -197,8 +200,15 @@ export async function sequenceSteps(
   const store = new OutputStore(dir);
   let n = 0;
   try {
-    const p50 = async (work: () => unknown): Promise<number> => quantile(await timeOf(samples, work), 0.5);
-    return {
+    let cpuMs = 0;
+    const p50 = async (work: () => unknown): Promise<number> => {
+      const cpu0 = process.cpuUsage();
+      const times = await timeOf(samples, work);
+      const cpu = process.cpuUsage(cpu0);
+      cpuMs += (cpu.user + cpu.system) / 1000 / (samples + 3);
+      return quantile(times, 0.5);
+    };
+    const ms = {
       header: await p50(() => readHeader(image, limits)),
       resize: shrinksOnLoad(header, lb) ? 0 : await p50(() => resizePixels(full, size)),
       fill: await p50(() => fillTensor(resized, lb, tensor)),
@@ -212,6 +222,7 @@ export async function sequenceSteps(
         ]),
       ),
     };
+    return { ms, cpuMs };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

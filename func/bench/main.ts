@@ -23,7 +23,7 @@ import sharp from 'sharp';
 import { bare, codecs, inProcess, overlapped, quantile, sequenceSteps } from './floor.js';
 import { reportTable, round, spread, spreadEach } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
-import { cpuMs, detect, load, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
+import { cpuMs, detect, load, roundTripCpuMs, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MODEL = process.env.BENCH_MODEL ?? path.join(ROOT, '..', 'shared', 'models', 'yolov8n-coco-int8-640.onnx');
@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     const bareCpu: number[] = [];
     const photoReduced: number[] = [];
     const busCpu: number[] = [];
+    const busStepsCpu: number[] = [];
     for (let round_ = 1; round_ <= ROUNDS; round_++) {
       say(`round ${round_} of ${ROUNDS}…`);
       const b = await bare(MODEL, bus, PER_ROUND);
@@ -115,8 +116,8 @@ async function main(): Promise<void> {
       const photoCodecs = await codecs(photo, Math.ceil(PER_ROUND / 2));
       const e2e = async (s: BenchServer, file: string, annotate = true): Promise<number> =>
         median((await load(s.url, file, PER_ROUND, 1, annotate)).latencies);
-      const busSteps = await sequenceSteps(bus, b, PER_ROUND);
-      const photoSteps = await sequenceSteps(photo, b, Math.ceil(PER_ROUND / 2));
+      const { ms: busSteps, cpuMs: busStepsCpuMs } = await sequenceSteps(bus, b, PER_ROUND);
+      const { ms: photoSteps } = await sequenceSteps(photo, b, Math.ceil(PER_ROUND / 2));
       const http = await roundTripMs(server.url, PER_ROUND);
       const busHere = await inProcess(MODEL, volume, 'bus.jpg', PER_ROUND);
       const photoOverlap = await overlapped(MODEL, photo, Math.ceil(PER_ROUND / 2));
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
       bareP50.push(b.p50);
       bareCpu.push(b.cpuMsPerRun);
       busCpu.push(busCodecs.cpuMs);
+      busStepsCpu.push(busStepsCpuMs);
       photoReduced.push(photoCodecs.reducedDecodeP50 / b.p50);
       const busFloor = b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50;
       const photoFloor = b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50;
@@ -197,13 +199,20 @@ async function main(): Promise<void> {
       Object.keys(stepsMs[0]!).map((k) => [k, round(median(stepsMs.map((x) => x[k]!)), 2)]),
     );
     r.busCodecCpuMs = round(median(busCpu));
+    r.busStepsCpuMs = round(median(busStepsCpu));
+    r.roundTripCpuMs = round(await roundTripCpuMs(server.url, server.pid), 2);
     r.tracingOnToOff = spread(tracingOnToOff);
     traced.stop();
 
     // Throughput in rounds too, each concurrency right after a bare run, so both see the same machine.
     const perS: Record<number, number[]> = { 1: [], 2: [], 4: [], 8: [] };
     const toBare: Record<number, number[]> = { 1: [], 2: [], 4: [], 8: [] };
-    const c4 = { cpuMs: [] as number[], cpuBound: [] as number[], cpuFloor: [] as number[] };
+    const c4 = {
+      cpuMs: [] as number[],
+      cpuBound: [] as number[],
+      cpuFloor: [] as number[],
+      stepsFloor: [] as number[],
+    };
     for (let round_ = 1; round_ <= Math.min(ROUNDS, 3); round_++) {
       for (const c of [1, 2, 4, 8]) {
         say(`throughput at concurrency ${c}, round ${round_}…`);
@@ -217,9 +226,13 @@ async function main(): Promise<void> {
         if (c === 4) {
           c4.cpuMs.push(cpu / run.latencies.length);
           // With every core busy, throughput cannot pass cores × 1000 / CPU per request; nor, whatever the server
-          // around them, cores × 1000 / (session.run's CPU + the codecs' CPU).
-          c4.cpuBound.push((os.availableParallelism() * 1000) / (cpu / run.latencies.length) / bareThroughput);
-          c4.cpuFloor.push((os.availableParallelism() * 1000) / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
+          // around them, cores × 1000 / (session.run's CPU + the codecs' CPU), nor with the CPU of the steps every
+          // request takes besides and of an HTTP round trip.
+          const cores = os.availableParallelism() * 1000;
+          c4.cpuBound.push(cores / (cpu / run.latencies.length) / bareThroughput);
+          c4.cpuFloor.push(cores / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
+          const steps = r.busStepsCpuMs + r.roundTripCpuMs;
+          c4.stepsFloor.push(cores / (b.cpuMsPerRun + r.busCodecCpuMs + steps) / bareThroughput);
         }
       }
     }
@@ -228,6 +241,7 @@ async function main(): Promise<void> {
     r.cpuMsPerRequestC4 = round(median(c4.cpuMs));
     r.cpuBoundThroughputRatioC4 = spread(c4.cpuBound);
     r.cpuFloorThroughputRatioC4 = spread(c4.cpuFloor);
+    r.stepsFloorThroughputRatioC4 = spread(c4.stepsFloor);
     server.stop();
 
     // The settings docs/performance.md gives for pods that are always busy: one single-threaded session per core.
@@ -237,15 +251,20 @@ async function main(): Promise<void> {
     await load(busy.url, 'bus.jpg', 20, 4);
     const busyC4: number[] = [];
     const busyC1: number[] = [];
+    const busyFloor: number[] = [];
     for (let round_ = 1; round_ <= Math.min(ROUNDS, 3); round_++) {
       const b = await bare(MODEL, bus, PER_ROUND);
       const busCodecs = await codecs(bus, PER_ROUND);
       const run = await load(busy.url, 'bus.jpg', Math.max(PER_ROUND * 2, 48), 4);
       busyC4.push(run.latencies.length / run.seconds / (1000 / b.p50));
+      // What their sessions' CPU allows with the rest of a request's: a single-threaded run costs less CPU.
+      const single = await bare(MODEL, bus, PER_ROUND, 1);
+      const cpu = single.cpuMsPerRun + r.busCodecCpuMs + r.busStepsCpuMs + r.roundTripCpuMs;
+      busyFloor.push((os.availableParallelism() * 1000) / cpu / (1000 / b.p50));
       const c1 = median((await load(busy.url, 'bus.jpg', PER_ROUND, 1)).latencies);
       busyC1.push(c1 / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
     }
-    r.throughputSettings = { c4ToBare: spread(busyC4), busToFloor: spread(busyC1) };
+    r.throughputSettings = { c4ToBare: spread(busyC4), busToFloor: spread(busyC1), c4Floor: spread(busyFloor) };
     busy.stop();
 
     // Memory as a bus.jpg workload leaves it, on a server of its own: the 12 MP photos above leave glibc's arenas

@@ -71,7 +71,12 @@ export function reportTable(
       'c=4 ratio session.run + codecs CPU allow',
       `${show(r.cpuFloorThroughputRatioC4)} (${r.bareCpuMsPerRun} + ${r.busCodecCpuMs} ms)`,
     ],
+    [
+      'c=4 ratio those with the steps and HTTP allow',
+      `${show(r.stepsFloorThroughputRatioC4)} (+ ${r.busStepsCpuMs} + ${r.roundTripCpuMs} ms)`,
+    ],
     ['throughput settings: c=4 / bare', show(r.throughputSettings.c4ToBare)],
+    ['throughput settings: c=4 ratio their CPU allows', show(r.throughputSettings.c4Floor)],
     ['throughput settings: bus.jpg end-to-end / floor', show(r.throughputSettings.busToFloor)],
     ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
     ['annotate false: with its steps in sequence', `${show(r.photoNoAnnotateSequenceFloorToBare)} × bare`],

@@ -131,6 +131,13 @@ export async function roundTripMs(url: string, samples: number): Promise<number>
   return quantile(times, 0.5);
 }
 
+/** The server's CPU time for one such round trip, in ms: enough of them for /proc's 10 ms ticks to resolve it. */
+export async function roundTripCpuMs(url: string, pid: number, samples = 500): Promise<number> {
+  const cpu0 = await cpuMs(pid);
+  for (let i = 0; i < samples; i++) await (await fetch(url + '/health/readiness')).arrayBuffer();
+  return ((await cpuMs(pid)) - cpu0) / samples;
+}
+
 export async function rssMb(url: string): Promise<number> {
   const text = await (await fetch(url + '/metrics')).text();
   return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]) / 2 ** 20;
