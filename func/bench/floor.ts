@@ -32,8 +32,8 @@ export const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 
-async function timeOf(samples: number, work: () => unknown): Promise<number[]> {
-  for (let i = 0; i < 3; i++) await work();
+async function timeOf(samples: number, work: () => unknown, warmUps = 3): Promise<number[]> {
+  for (let i = 0; i < warmUps; i++) await work();
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t = performance.now();
@@ -41,6 +41,18 @@ async function timeOf(samples: number, work: () => unknown): Promise<number[]> {
     times.push(performance.now() - t);
   }
   return times;
+}
+
+/**
+ * timeOf, and the CPU time of this process (all its threads) per timed call. The warm-up calls are left out: a
+ * first call's one-off costs (compiling, a directory's first file) are no part of what every request costs.
+ */
+async function timeAndCpuOf(samples: number, work: () => unknown): Promise<{ times: number[]; cpuMs: number }> {
+  for (let i = 0; i < 3; i++) await work();
+  const cpu0 = process.cpuUsage();
+  const times = await timeOf(samples, work, 0);
+  const cpu = process.cpuUsage(cpu0);
+  return { times, cpuMs: (cpu.user + cpu.system) / 1000 / samples };
 }
 
 export async function bare(
@@ -56,13 +68,10 @@ export async function bare(
   const decoded = await decodeImage(image, { maxPixels: 1e9 });
   const tensor = new Float32Array(3 * h * w);
   await letterboxInto(decoded, letterboxGeometry(decoded.width, decoded.height, w, h), tensor);
-  const cpu0 = process.cpuUsage();
-  const times = await timeOf(samples, () => m.run(tensor, 1));
-  const cpu = process.cpuUsage(cpu0);
+  // cpuMs: all of onnxruntime's threads, per run.
+  const { times, cpuMs: cpuMsPerRun } = await timeAndCpuOf(samples, () => m.run(tensor, 1));
   const output = await m.run(tensor, 1);
   await m.release();
-  // CPU time of all of onnxruntime's threads, per run (the warm-up runs included, as they are few).
-  const cpuMsPerRun = (cpu.user + cpu.system) / 1000 / (samples + 3);
   return { p50: quantile(times, 0.5), p90: quantile(times, 0.9), cpuMsPerRun, output, info: m.info };
 }
 
@@ -151,18 +160,16 @@ export async function codecs(
   const size = { width: lb.resizedWidth, height: lb.resizedHeight };
   const full = fullDecode(header, lb);
   const decoded = await full(image, header, { maxPixels: 1e9 });
-  const cpu0 = process.cpuUsage();
-  const decode = await timeOf(samples, () => full(image, header, { maxPixels: 1e9 }));
-  const encode = await timeOf(samples, () => encodeImage(decoded, 'jpeg'));
-  const cpu = process.cpuUsage(cpu0);
+  const decode = await timeAndCpuOf(samples, () => full(image, header, { maxPixels: 1e9 }));
+  const encode = await timeAndCpuOf(samples, () => encodeImage(decoded, 'jpeg'));
   // The model's own decode, straight to its 640-pixel letterbox size (what annotate: false needs).
   const reduced = await timeOf(samples, () => decodeResized(image, header, size, { maxPixels: 1e9 }));
   return {
-    decodeP50: quantile(decode, 0.5),
-    encodeP50: quantile(encode, 0.5),
+    decodeP50: quantile(decode.times, 0.5),
+    encodeP50: quantile(encode.times, 0.5),
     reducedDecodeP50: quantile(reduced, 0.5),
-    // CPU time of one decode and one encode, all of libvips' threads (warm-up runs included).
-    cpuMs: (cpu.user + cpu.system) / 1000 / (samples + 3),
+    // CPU time of one decode and one encode, all of libvips' threads.
+    cpuMs: decode.cpuMs + encode.cpuMs,
   };
 }
 
@@ -202,11 +209,9 @@ export async function sequenceSteps(
   try {
     let cpuMs = 0;
     const p50 = async (work: () => unknown): Promise<number> => {
-      const cpu0 = process.cpuUsage();
-      const times = await timeOf(samples, work);
-      const cpu = process.cpuUsage(cpu0);
-      cpuMs += (cpu.user + cpu.system) / 1000 / (samples + 3);
-      return quantile(times, 0.5);
+      const timed = await timeAndCpuOf(samples, work);
+      cpuMs += timed.cpuMs;
+      return quantile(timed.times, 0.5);
     };
     const ms = {
       header: await p50(() => readHeader(image, limits)),

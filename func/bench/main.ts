@@ -228,11 +228,11 @@ async function main(): Promise<void> {
           // With every core busy, throughput cannot pass cores × 1000 / CPU per request; nor, whatever the server
           // around them, cores × 1000 / (session.run's CPU + the codecs' CPU), nor with the CPU of the steps every
           // request takes besides and of an HTTP round trip.
-          const cores = os.availableParallelism() * 1000;
-          c4.cpuBound.push(cores / (cpu / run.latencies.length) / bareThroughput);
-          c4.cpuFloor.push(cores / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
+          const cpuMsPerS = os.availableParallelism() * 1000;
+          c4.cpuBound.push(cpuMsPerS / (cpu / run.latencies.length) / bareThroughput);
+          c4.cpuFloor.push(cpuMsPerS / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
           const steps = r.busStepsCpuMs + r.roundTripCpuMs;
-          c4.stepsFloor.push(cores / (b.cpuMsPerRun + r.busCodecCpuMs + steps) / bareThroughput);
+          c4.stepsFloor.push(cpuMsPerS / (b.cpuMsPerRun + r.busCodecCpuMs + steps) / bareThroughput);
         }
       }
     }
