@@ -55,15 +55,17 @@ async function timeAndCpuOf(samples: number, work: () => unknown): Promise<{ tim
   return { times, cpuMs: (cpu.user + cpu.system) / 1000 / samples };
 }
 
+/** A session as the server makes it: spinning only when INFERENCE_SPINNING=1 (config.ts); its threads unless told. */
+const benchModel = (model: string, intraOpThreads?: number): ReturnType<typeof loadModel> =>
+  loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1', intraOpThreads });
+
 export async function bare(
   model: string,
   image: Buffer,
   samples: number,
   intraOpThreads?: number,
 ): Promise<{ p50: number; p90: number; cpuMsPerRun: number; output: ModelOutput; info: ModelInfo }> {
-  // As the server runs it: spinning only when INFERENCE_SPINNING=1 (config.ts), onnxruntime's threads unless told.
-  const spinning = process.env.INFERENCE_SPINNING === '1';
-  const m = await loadModel(model, { providers: ['cpu'], spinning, intraOpThreads });
+  const m = await benchModel(model, intraOpThreads);
   const [h, w] = m.info.inputSize;
   const decoded = await decodeImage(image, { maxPixels: 1e9 });
   const tensor = new Float32Array(3 * h * w);
@@ -82,7 +84,7 @@ export async function bare(
  * cores.
  */
 export async function overlapped(model: string, image: Buffer, samples: number): Promise<number> {
-  const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
+  const m = await benchModel(model);
   const [h, w] = m.info.inputSize;
   const limits = { maxPixels: 1e9 };
   const header = await readHeader(image, limits);
@@ -121,7 +123,7 @@ export async function inProcess(
   annotate = true,
 ): Promise<number> {
   configureCodecs(0);
-  const m = await loadModel(model, { providers: ['cpu'], spinning: process.env.INFERENCE_SPINNING === '1' });
+  const m = await benchModel(model);
   const out = await mkdtemp(path.join(os.tmpdir(), 'knative-yolo-in-process-'));
   const config = loadConfig({ ...process.env, MODEL_PATH: model, INPUT_DIR: volume, OUTPUT_DIR: out });
   const detector = new Detector(m, new OutputStore(out), detectorDefaults(config));

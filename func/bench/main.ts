@@ -201,6 +201,9 @@ async function main(): Promise<void> {
     r.busCodecCpuMs = round(median(busCpu));
     r.busStepsCpuMs = round(median(busStepsCpu));
     r.roundTripCpuMs = round(await roundTripCpuMs(server.url, server.pid), 2);
+    // Throughput bounds: the cores' CPU time a second, over the least CPU a bus.jpg request needs besides its run.
+    const cpuMsPerS = os.availableParallelism() * 1000;
+    const besidesRunCpuMs = r.busCodecCpuMs + r.busStepsCpuMs + r.roundTripCpuMs;
     r.tracingOnToOff = spread(tracingOnToOff);
     traced.stop();
 
@@ -228,11 +231,9 @@ async function main(): Promise<void> {
           // With every core busy, throughput cannot pass cores × 1000 / CPU per request; nor, whatever the server
           // around them, cores × 1000 / (session.run's CPU + the codecs' CPU), nor with the CPU of the steps every
           // request takes besides and of an HTTP round trip.
-          const cpuMsPerS = os.availableParallelism() * 1000;
           c4.cpuBound.push(cpuMsPerS / (cpu / run.latencies.length) / bareThroughput);
           c4.cpuFloor.push(cpuMsPerS / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
-          const steps = r.busStepsCpuMs + r.roundTripCpuMs;
-          c4.stepsFloor.push(cpuMsPerS / (b.cpuMsPerRun + r.busCodecCpuMs + steps) / bareThroughput);
+          c4.stepsFloor.push(cpuMsPerS / (b.cpuMsPerRun + besidesRunCpuMs) / bareThroughput);
         }
       }
     }
@@ -259,8 +260,7 @@ async function main(): Promise<void> {
       busyC4.push(run.latencies.length / run.seconds / (1000 / b.p50));
       // What their sessions' CPU allows with the rest of a request's: a single-threaded run costs less CPU.
       const single = await bare(MODEL, bus, PER_ROUND, 1);
-      const cpu = single.cpuMsPerRun + r.busCodecCpuMs + r.busStepsCpuMs + r.roundTripCpuMs;
-      busyFloor.push((os.availableParallelism() * 1000) / cpu / (1000 / b.p50));
+      busyFloor.push(cpuMsPerS / (single.cpuMsPerRun + besidesRunCpuMs) / (1000 / b.p50));
       const c1 = median((await load(busy.url, 'bus.jpg', PER_ROUND, 1)).latencies);
       busyC1.push(c1 / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
     }

@@ -120,12 +120,14 @@ export async function load(
   return { seconds: (performance.now() - t0) / 1000, latencies };
 }
 
+const probe = async (url: string): Promise<ArrayBuffer> => (await fetch(url + '/health/readiness')).arrayBuffer();
+
 /** A round trip that does no work: the HTTP stack alone, p50 of `samples` readiness probes. */
 export async function roundTripMs(url: string, samples: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < samples + 3; i++) {
     const t = performance.now();
-    await (await fetch(url + '/health/readiness')).arrayBuffer();
+    await probe(url);
     if (i >= 3) times.push(performance.now() - t);
   }
   return quantile(times, 0.5);
@@ -134,7 +136,7 @@ export async function roundTripMs(url: string, samples: number): Promise<number>
 /** The server's CPU time for one such round trip, in ms: enough of them for /proc's 10 ms ticks to resolve it. */
 export async function roundTripCpuMs(url: string, pid: number, samples = 500): Promise<number> {
   const cpu0 = await cpuMs(pid);
-  for (let i = 0; i < samples; i++) await (await fetch(url + '/health/readiness')).arrayBuffer();
+  for (let i = 0; i < samples; i++) await probe(url);
   return ((await cpuMs(pid)) - cpu0) / samples;
 }
 
