@@ -7,6 +7,8 @@ import { identityModel } from './support/onnx-builder.js';
 import { IMAGES, MODELS, ROOT, YOLOV8N } from './support/paths.js';
 import { pathEvent, startServer } from './support/server-process.js';
 import { scratchDir } from './support/scratch.js';
+import { BUS, missing } from './support/expected.js';
+import type { Detection } from '../func/shared/record.js';
 
 const run = promisify(execFile);
 const CLI = path.join(ROOT, 'dist', 'func', 'cli', 'main.js');
@@ -136,5 +138,36 @@ t.test(
     const bad = await run(PYTHON, [script, 'x.pt', '--imgsz', '300']).catch((e: { code: number; stderr: string }) => e);
     t.equal((bad as { code: number }).code, 2, 'a size that is not a multiple of 32 is refused');
     t.match((bad as { stderr: string }).stderr, /multiple of 32/);
+  },
+);
+
+/** A Python that can run model/gpu_time.py: the CI image's has no PyTorch, a developer's or a GPU node's may. */
+const TORCH_PYTHON = [process.env.PYTHON, 'python3', '/usr/bin/python3'].find(
+  (p) => p && spawnSync(p, ['-c', 'import torch, onnx, PIL']).status === 0,
+);
+
+t.test(
+  "model/gpu_time.py's float graph finds what the int8 model finds in bus.jpg",
+  { skip: !TORCH_PYTHON && 'no Python with torch, onnx and Pillow here' },
+  async (t) => {
+    const out = path.join(await scratchDir(t, 'gpu-time-'), 'result.json');
+    const script = path.join(ROOT, 'model', 'gpu_time.py');
+    const args = [script, YOLOV8N, path.join(IMAGES, 'bus.jpg'), '--device', 'cpu', '--iters', '1', '--warmup', '0'];
+    await run(TORCH_PYTHON!, [...args, '--json', out], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const result = JSON.parse(await readFile(out, 'utf8'));
+    t.same(result.graph.ops.includes('FloatConv') && !result.graph.ops.includes('ConvInteger'), true, 'no int8 left');
+    const coco: Record<number, string> = { 0: 'person', 5: 'bus' };
+    const rows = result.check.detections_fp16 as { class: number; score: number; box: number[] }[];
+    const found: Detection[] = rows.map((d) => ({
+      classId: d.class,
+      label: coco[d.class] ?? `class${d.class}`,
+      confidence: d.score,
+      box: { x1: d.box[0]!, y1: d.box[1]!, x2: d.box[2]!, y2: d.box[3]! },
+    }));
+    t.same(missing(found, BUS), [], "the shared README's detections, within its tolerance");
+    t.ok(
+      result.runs.every((r: { ms_per_call?: number }) => r.ms_per_call! > 0),
+      'every configuration timed',
+    );
   },
 );
