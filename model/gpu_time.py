@@ -74,6 +74,11 @@ def fold_constants(nodes, consts):
     return rest
 
 
+def only(nodes, op):
+    """The one node of a list, if it is one and of that op; else None."""
+    return nodes[0] if len(nodes) == 1 and nodes[0].op_type == op else None
+
+
 def float_graph(model):
     """The graph as Nodes, each DynamicQuantizeLinear → ConvInteger → Cast → Mul(scale) [→ Add(bias)] chain one
     FloatConv; what only fed those chains is dropped."""
@@ -92,10 +97,10 @@ def float_graph(model):
         if n.op_type != "ConvInteger":
             out.append(Node(n.op_type, n.input, n.output, attributes(n)))
             continue
-        quantize = producer[n.input[0]]
-        (cast,) = consumers[n.output[0]]
-        (scale_mul,) = consumers[cast.output[0]]
-        if quantize.op_type != "DynamicQuantizeLinear" or cast.op_type != "Cast" or scale_mul.op_type != "Mul":
+        quantize = producer.get(n.input[0])
+        cast = only(consumers[n.output[0]], "Cast")
+        scale_mul = cast and only(consumers[cast.output[0]], "Mul")
+        if not quantize or quantize.op_type != "DynamicQuantizeLinear" or not scale_mul:
             raise SystemExit(f"{n.name}: not the dynamic-quantization pattern this script folds")
         scales = producer[next(i for i in scale_mul.input if i != cast.output[0])]
         w_scale = next(consts[i] for i in scales.input if i in consts).astype(np.float32)
@@ -137,8 +142,9 @@ class Program:
         for name, value in consts.items():
             if value.dtype.kind == "f":
                 self.consts[name] = torch.from_numpy(np.array(value)).to(device, dtype)
-            else:
+            elif value.dtype == np.int64:  # shapes, axes, split sizes: read on the host, never sent
                 self.consts[name] = [int(v) for v in value.reshape(-1)]
+            # The int8 weights and zero points were folded into the float convolutions.
         self.nodes = nodes
         self.steps = [self._step(n, device) for n in nodes]
         self.ops = sorted({n.op for n in nodes})
