@@ -6,7 +6,7 @@ import AjvDraft04 from 'ajv-draft-04';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../func/detector/service/config.js';
-import { imageAllocatorEnv, imageEnv } from '../func/bench/image-env.js';
+import { imageAllocatorEnv, imageEnv, isAllocatorVariable } from '../func/bench/image-env.js';
 import { dockerfileInstructions } from '../func/bench/dockerfile.js';
 import { IMAGES, ROOT, SHARED, YOLOV8N } from './support/paths.js';
 import { expand, runtimePrunePatterns } from './support/runtime-prune.js';
@@ -61,7 +61,7 @@ t.test("func.yaml sets only variables the config module reads, and the image's a
     'no unknown variables',
   );
   t.same(
-    Object.fromEntries(doc.run.envs.filter((e) => e.name.startsWith('MALLOC_')).map((e) => [e.name, e.value])),
+    Object.fromEntries(doc.run.envs.filter((e) => isAllocatorVariable(e.name)).map((e) => [e.name, e.value])),
     allocator,
     "glibc's settings as the Dockerfile sets them",
   );

@@ -24,12 +24,15 @@ export function imageEnv(root: string, variant: 'cpu' | 'gpu' = 'cpu'): Record<s
   return last;
 }
 
+/** glibc's allocator variables: MALLOC_* and GLIBC_TUNABLES (where `glibc.malloc.hugetlb` is set). */
+export const isAllocatorVariable = (name: string): boolean => name.startsWith('MALLOC_') || name === 'GLIBC_TUNABLES';
+
 /**
- * glibc's allocator settings as the image sets them: its MALLOC_* variables. glibc reads them when the process
- * starts, so they must be in its environment, not set by the code.
+ * glibc's allocator settings as the image sets them. glibc reads them when the process starts, so they must be in
+ * its environment, not set by the code.
  */
 export function imageAllocatorEnv(root: string): Record<string, string> {
-  const env = Object.fromEntries(Object.entries(imageEnv(root)).filter(([k]) => k.startsWith('MALLOC_')));
+  const env = Object.fromEntries(Object.entries(imageEnv(root)).filter(([k]) => isAllocatorVariable(k)));
   if (Object.keys(env).length === 0) throw new Error('the Dockerfile sets no MALLOC_* variable');
   return env;
 }
