@@ -1,0 +1,19 @@
+/**
+ * `npm run bench` starts here, and runs the bench in a child process given the image's GLIBC_TUNABLES (glibc reads
+ * it at start, so it cannot be set from inside). The floors and the pipeline measured in process then get the huge
+ * pages the server gets, and the comparison stays fair: without them a 12 MP decode, whose 36 MB glibc always maps
+ * afresh, faults 4 KiB pages that the server no longer faults. The image's fixed mmap thresholds are not passed on:
+ * they cost the server page faults to save RSS, and a floor must not carry that cost.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { imageEnv } from './image-env.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const tunables = imageEnv(path.resolve(here, '..', '..', '..')).GLIBC_TUNABLES;
+const child = spawn(process.execPath, [path.join(here, 'main.js'), ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: tunables === undefined ? process.env : { ...process.env, GLIBC_TUNABLES: tunables },
+});
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
