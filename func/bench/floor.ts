@@ -32,7 +32,8 @@ export const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 
-async function timeOf(samples: number, work: () => unknown, warmUps = 3): Promise<number[]> {
+/** Wall milliseconds of `samples` calls of `work`, each awaited, after `warmUps` untimed ones. */
+export async function timeOf(samples: number, work: () => unknown, warmUps = 3): Promise<number[]> {
   for (let i = 0; i < warmUps; i++) await work();
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {

@@ -16,4 +16,4 @@ const child = spawn(process.execPath, [path.join(here, 'main.js'), ...process.ar
   stdio: 'inherit',
   env: tunables === undefined ? process.env : { ...process.env, GLIBC_TUNABLES: tunables },
 });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on('exit', (code) => process.exit(code ?? 1)); // null: killed by a signal

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CONFIG_VARIABLES } from '../detector/service/config.js';
 import { imageCommand, imageEnv } from './image-env.js';
-import { quantile } from './floor.js';
+import { quantile, timeOf } from './floor.js';
 
 /** The container server as the image starts it, and the requests the bench sends it. */
 
@@ -124,13 +124,7 @@ const probe = async (url: string): Promise<ArrayBuffer> => (await fetch(url + '/
 
 /** A round trip that does no work: the HTTP stack alone, p50 of `samples` readiness probes. */
 export async function roundTripMs(url: string, samples: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < samples + 3; i++) {
-    const t = performance.now();
-    await probe(url);
-    if (i >= 3) times.push(performance.now() - t);
-  }
-  return quantile(times, 0.5);
+  return quantile(await timeOf(samples, () => probe(url)), 0.5);
 }
 
 /** The server's CPU time for one such round trip, in ms: enough of them for /proc's 10 ms ticks to resolve it. */
