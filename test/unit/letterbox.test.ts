@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   letterboxGeometry,
+  fillTensor,
   letterboxInto,
   pyRound,
   toOriginal,
@@ -75,3 +76,27 @@ t.test('letterboxInto writes CHW RGB/255 and pads with 114', async (t) => {
   t.equal(at(2, 3, 7), 1, 'right is blue');
   t.equal(at(0, 3, 7), 0, 'right has no red');
 });
+
+t.test(
+  'fillTensor writes every value, so one tensor can be filled image after image (as the bench does)',
+  async (t) => {
+    // Wide (padded above and below), tall (left and right), exact, and odd sizes that round their padding.
+    for (const [w, h] of [
+      [12, 5],
+      [5, 12],
+      [8, 8],
+      [7, 3],
+      [3, 11],
+    ] as const) {
+      const lb = letterboxGeometry(w, h, 8, 8);
+      const resized = Buffer.from(
+        Array.from({ length: lb.resizedWidth * lb.resizedHeight * 3 }, (_, i) => (i * 37) % 256),
+      );
+      const fresh = new Float32Array(3 * 64);
+      fillTensor(resized, lb, fresh);
+      const used = new Float32Array(3 * 64).fill(Number.NaN);
+      fillTensor(resized, lb, used);
+      t.same([...used], [...fresh], `${w}x${h}: the same tensor whatever it held before`);
+    }
+  },
+);

@@ -42,6 +42,25 @@ t.test('v8 [1, 4+nc, N]: best class, confidence filter', async (t) => {
   t.same([...onlyOne.classIds], [1], 'the class filter keeps class 1 only');
 });
 
+t.test('v8: a tie goes to the lower class, a score equal to conf is out, NaN never wins', async (t) => {
+  // Five candidates, three classes; boxes all the same.
+  const n = 5;
+  const box = [10, 10, 4, 4].map((v) => Array<number>(n).fill(v));
+  const scores = [
+    [0.5, 0.25, Number.NaN, 0.1, 0.4], // class 0
+    [0.5, 0.25, 0.6, 0.1, Number.NaN], // class 1
+    [0.2, 0.1, Number.NaN, 0.7, 0.4], // class 2
+  ];
+  const data = Float32Array.from([...box, ...scores].flat());
+  const c = decodeOutput('v8', data, [1, 7, n], 0, 0.25);
+  t.same([...c.classIds], [0, 1, 2, 0], 'tie to class 0; 0.25 is not over 0.25; NaN skipped; 0.4 tie to class 0');
+  t.same(
+    [...c.scores].map((s) => +s.toFixed(2)),
+    [0.5, 0.6, 0.7, 0.4],
+  );
+  t.equal(decodeOutput('v8', data, [1, 7, n], 0, 0.9).count, 0, 'nothing over 0.9');
+});
+
 t.test('v5 [1, N, 5+nc]: objectness times class score', async (t) => {
   const data = Float32Array.from([
     ...[100, 100, 20, 20, 0.5, 0.9, 0.2], // 0.45 for class 0
