@@ -56,35 +56,23 @@ export async function letterboxInto(image: DecodedImage, lb: Letterbox, tensor: 
   fillTensor(await resizePixels(image, { width: lb.resizedWidth, height: lb.resizedHeight }), lb, tensor);
 }
 
-/** Every byte value over 255, as float32: the fill below reads this table rather than dividing per channel. */
-const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
-
 /** Packed RGB of the letterbox's resized size → RGB/255 CHW float32 in `tensor`, padded with 114. */
 export function fillTensor(resized: Buffer, lb: Letterbox, tensor: Float32Array): void {
-  const { inputWidth: W, inputHeight: H, resizedWidth: rw, resizedHeight: rh, left, top } = lb;
+  const { inputWidth: W, inputHeight: H } = lb;
   const plane = W * H;
   if (tensor.length !== 3 * plane) throw new RangeError(`tensor length ${tensor.length} != 3x${W}x${H}`);
-  if (resized.length !== rw * rh * 3) {
-    throw new RangeError(`${resized.length} bytes is not ${rw}x${rh} RGB`);
+  if (resized.length !== lb.resizedWidth * lb.resizedHeight * 3) {
+    throw new RangeError(`${resized.length} bytes is not ${lb.resizedWidth}x${lb.resizedHeight} RGB`);
   }
-  // Only the border is padding: writing the whole tensor first would touch every float twice.
-  const pad = UNIT[PAD_VALUE]!;
-  for (let p = 0; p < 3 * plane; p += plane) {
-    tensor.fill(pad, p, p + top * W);
-    tensor.fill(pad, p + (top + rh) * W, p + plane);
-    if (rw === W) continue;
-    for (let y = top; y < top + rh; y++) {
-      tensor.fill(pad, p + y * W, p + y * W + left);
-      tensor.fill(pad, p + y * W + left + rw, p + (y + 1) * W);
-    }
-  }
-  for (let y = 0; y < rh; y++) {
+  tensor.fill(PAD_VALUE / 255);
+  const rw = lb.resizedWidth;
+  for (let y = 0; y < lb.resizedHeight; y++) {
     let src = y * rw * 3;
-    let dst = (y + top) * W + left;
+    let dst = (y + lb.top) * W + lb.left;
     for (let x = 0; x < rw; x++, src += 3, dst++) {
-      tensor[dst] = UNIT[resized[src]!]!;
-      tensor[dst + plane] = UNIT[resized[src + 1]!]!;
-      tensor[dst + 2 * plane] = UNIT[resized[src + 2]!]!;
+      tensor[dst] = resized[src]! / 255;
+      tensor[dst + plane] = resized[src + 1]! / 255;
+      tensor[dst + 2 * plane] = resized[src + 2]! / 255;
     }
   }
 }
