@@ -1,7 +1,7 @@
 import t from 'tap';
 import {
-  letterboxGeometry,
   fillTensor,
+  letterboxGeometry,
   letterboxInto,
   pyRound,
   toOriginal,
