@@ -141,7 +141,7 @@ t.test(
   },
 );
 
-/** A Python that can run model/gpu_time.py: the CI image's has no PyTorch, a developer's or a GPU node's may. */
+/** A Python that can run model/gpu_time.py: `.ci/run` installs Debian's PyTorch, onnx and Pillow where missing. */
 const TORCH_PYTHON = [process.env.PYTHON, 'python3', '/usr/bin/python3'].find(
   (p) => p && spawnSync(p, ['-c', 'import torch, onnx, PIL']).status === 0,
 );

@@ -33,7 +33,7 @@ export const isAllocatorVariable = (name: string): boolean => name.startsWith('M
  */
 export function imageAllocatorEnv(root: string): Record<string, string> {
   const env = Object.fromEntries(Object.entries(imageEnv(root)).filter(([k]) => isAllocatorVariable(k)));
-  if (Object.keys(env).length === 0) throw new Error('the Dockerfile sets no MALLOC_* variable');
+  if (Object.keys(env).length === 0) throw new Error("the Dockerfile sets none of glibc's allocator variables");
   return env;
 }
 
