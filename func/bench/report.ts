@@ -75,9 +75,13 @@ export function reportTable(
       'c=4 ratio those with the steps and HTTP allow',
       `${show(r.stepsFloorThroughputRatioC4)} (+ ${r.busStepsCpuMs} + ${r.roundTripCpuMs} ms)`,
     ],
-    ['throughput settings: c=4 / bare', show(r.throughputSettings.c4ToBare)],
-    ['throughput settings: c=4 ratio their CPU allows', show(r.throughputSettings.c4Floor)],
-    ['throughput settings: bus.jpg end-to-end / floor', show(r.throughputSettings.busToFloor)],
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    ...r.throughputSettings.flatMap((t: Record<string, any>): [string, string][] => [
+      [`${t.settings}: c=4 / bare`, show(t.c4ToBare)],
+      [`${t.settings}: c=4 ratio their CPU allows`, show(t.c4Floor)],
+      [`${t.settings}: bus.jpg end-to-end / floor`, show(t.busToFloor)],
+      [`${t.settings}: RSS after ${t.requests} requests`, `${t.rssMb} MB (defaults: ${r.rssMb.afterBusyRequests} MB)`],
+    ]),
     ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
     ['annotate false: with its steps in sequence', `${show(r.photoNoAnnotateSequenceFloorToBare)} × bare`],
     [
