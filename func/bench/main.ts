@@ -20,6 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { busySettings } from './busy-settings.js';
 import { bare, codecs, inProcess, overlapped, quantile, sequenceSteps } from './floor.js';
 import { reportTable, round, spread, spreadEach } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
@@ -245,50 +246,13 @@ async function main(): Promise<void> {
     r.stepsFloorThroughputRatioC4 = spread(c4.stepsFloor);
     server.stop();
 
-    // The settings docs/performance.md gives for pods that are always busy: two sessions, so that one runs while
-    // the other's threads wait; single-threaded (the least CPU a run costs) or two-threaded (a lone request runs as
-    // fast as with the defaults). Each gets its RSS after its rounds, against the defaults' after as many requests.
-    const busySettings: { env: Record<string, string>; threads?: number }[] = [
-      { env: { INFERENCE_WORKERS: '2', INFERENCE_THREADS: '1' }, threads: 1 },
-      { env: { INFERENCE_WORKERS: '2' } },
-    ];
-    r.throughputSettings = [];
-    let busyRequests = 0;
-    for (const setting of busySettings) {
-      const name = Object.entries(setting.env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ');
-      say(`throughput settings (${name})…`);
-      const busy = await startServer(ROOT, MODEL, volume, setting.env);
-      servers.push(busy);
-      await load(busy.url, 'bus.jpg', 20, 4);
-      let requests = 20;
-      const busyC4: number[] = [];
-      const busyC1: number[] = [];
-      const busyFloor: number[] = [];
-      for (let round_ = 1; round_ <= Math.min(ROUNDS, 3); round_++) {
-        const b = await bare(MODEL, bus, PER_ROUND);
-        const busCodecs = await codecs(bus, PER_ROUND);
-        const run = await load(busy.url, 'bus.jpg', Math.max(PER_ROUND * 2, 48), 4);
-        busyC4.push(run.latencies.length / run.seconds / (1000 / b.p50));
-        // What their sessions' CPU allows with the rest of a request's: a single-threaded run costs less CPU.
-        const own = setting.threads ? await bare(MODEL, bus, PER_ROUND, setting.threads) : b;
-        busyFloor.push(cpuMsPerS / (own.cpuMsPerRun + besidesRunCpuMs) / (1000 / b.p50));
-        const c1 = await load(busy.url, 'bus.jpg', PER_ROUND, 1);
-        busyC1.push(median(c1.latencies) / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
-        requests += run.latencies.length + c1.latencies.length;
-      }
-      r.throughputSettings.push({
-        settings: name,
-        c4ToBare: spread(busyC4),
-        busToFloor: spread(busyC1),
-        c4Floor: spread(busyFloor),
-        rssMb: round(await rssMb(busy.url)),
-        requests,
-      });
-      busyRequests = Math.max(busyRequests, requests);
-      busy.stop();
-    }
+    // The settings docs/performance.md gives for pods that are always busy, each on a server of its own.
+    const busy = await busySettings(
+      { root: ROOT, model: MODEL, volume, bus, rounds: Math.min(ROUNDS, 3), perRound: PER_ROUND, besidesRunCpuMs, say },
+      servers,
+    );
+    r.throughputSettings = busy.settings;
+    const busyRequests = busy.requests;
 
     // Memory as a bus.jpg workload leaves it, on a server of its own: the 12 MP photos above leave glibc's arenas
     // larger, which says nothing about a steady stream of ordinary images.
