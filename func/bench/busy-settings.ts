@@ -19,7 +19,7 @@ export interface BusySetting {
   busToFloor: Spread;
   /** What their sessions' CPU allows with the rest of a request's CPU (cores × 1000 / CPU, over bare throughput). */
   c4Floor: Spread;
-  /** After its rounds: memory is what keeps these settings from being the default. */
+  /** After its rounds, for the defaults' after as many requests (main.ts): a second session's memory. */
   rssMb: number;
   requests: number;
 }
