@@ -1,5 +1,4 @@
-import os from 'node:os';
-import { bare, codecs, quantile } from './floor.js';
+import { bare, codecs, floorMs, quantile, throughputBoundOverBare } from './floor.js';
 import { round, spread, type Spread } from './report.js';
 import { load, rssMb, startServer, type BenchServer } from './server.js';
 
@@ -41,7 +40,6 @@ export async function busySettings(
   ctx: BusyContext,
   servers: BenchServer[],
 ): Promise<{ settings: BusySetting[]; requests: number }> {
-  const cpuMsPerS = os.availableParallelism() * 1000;
   const settings: BusySetting[] = [];
   for (const setting of SETTINGS) {
     const name = Object.entries(setting.env)
@@ -62,9 +60,9 @@ export async function busySettings(
       c4.push(run.latencies.length / run.seconds / (1000 / b.p50));
       // A single-threaded run costs less CPU than the two-threaded bare run.
       const own = setting.threads ? await bare(ctx.model, ctx.bus, ctx.perRound, setting.threads) : b;
-      floor.push(cpuMsPerS / (own.cpuMsPerRun + ctx.besidesRunCpuMs) / (1000 / b.p50));
+      floor.push(throughputBoundOverBare(own.cpuMsPerRun + ctx.besidesRunCpuMs, b.p50));
       const lone = await load(busy.url, 'bus.jpg', ctx.perRound, 1);
-      c1.push(quantile(lone.latencies, 0.5) / (b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50));
+      c1.push(quantile(lone.latencies, 0.5) / floorMs(b.p50, busCodecs));
       requests += run.latencies.length + lone.latencies.length;
     }
     settings.push({

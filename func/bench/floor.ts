@@ -27,6 +27,17 @@ import { detectorDefaults, loadConfig } from '../detector/service/config.js';
  * a full-size JPEG). A pipeline that runs them one after another cannot beat their sum; one that overlaps them can.
  */
 
+/** An image's floor in ms: bare session.run, then its full-size decode and encode, one after another. */
+export const floorMs = (bareP50: number, c: { decodeP50: number; encodeP50: number }): number =>
+  bareP50 + c.decodeP50 + c.encodeP50;
+
+/**
+ * The most throughput, over bare throughput (1000 / bare p50), that the cores allow a server whose every request
+ * costs `cpuMsPerRequest` of CPU, all cores busy: cores × 1000 / CPU, over 1000 / bare.
+ */
+export const throughputBoundOverBare = (cpuMsPerRequest: number, bareP50: number): number =>
+  (os.availableParallelism() * bareP50) / cpuMsPerRequest;
+
 export const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;

@@ -21,7 +21,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { busySettings } from './busy-settings.js';
-import { bare, codecs, inProcess, overlapped, quantile, sequenceSteps } from './floor.js';
+import {
+  bare,
+  codecs,
+  floorMs,
+  inProcess,
+  overlapped,
+  quantile,
+  sequenceSteps,
+  throughputBoundOverBare,
+} from './floor.js';
 import { reportTable, round, spread, spreadEach } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
 import { cpuMs, detect, load, roundTripCpuMs, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
@@ -133,8 +142,8 @@ async function main(): Promise<void> {
       busCpu.push(busCodecs.cpuMs);
       busStepsCpu.push(busStepsCpuMs);
       photoReduced.push(photoCodecs.reducedDecodeP50 / b.p50);
-      const busFloor = b.p50 + busCodecs.decodeP50 + busCodecs.encodeP50;
-      const photoFloor = b.p50 + photoCodecs.decodeP50 + photoCodecs.encodeP50;
+      const busFloor = floorMs(b.p50, busCodecs);
+      const photoFloor = floorMs(b.p50, photoCodecs);
       ratios.busToFloor.push(busE2e / busFloor);
       ratios.photoToFloor.push(photoE2e / photoFloor);
       // The floor with the steps it leaves out, for one image on an idle machine. bus.jpg: all in sequence. The
@@ -202,8 +211,7 @@ async function main(): Promise<void> {
     r.busCodecCpuMs = round(median(busCpu));
     r.busStepsCpuMs = round(median(busStepsCpu));
     r.roundTripCpuMs = round(await roundTripCpuMs(server.url, server.pid), 2);
-    // Throughput bounds: the cores' CPU time a second, over the least CPU a bus.jpg request needs besides its run.
-    const cpuMsPerS = os.availableParallelism() * 1000;
+    // For the throughput bounds: the least CPU a bus.jpg request needs besides its run.
     const besidesRunCpuMs = r.busCodecCpuMs + r.busStepsCpuMs + r.roundTripCpuMs;
     r.tracingOnToOff = spread(tracingOnToOff);
     traced.stop();
@@ -224,17 +232,16 @@ async function main(): Promise<void> {
         const cpu0 = await cpuMs(server.pid);
         const run = await load(server.url, 'bus.jpg', Math.max(PER_ROUND * 2, c * 12), c);
         const cpu = (await cpuMs(server.pid)) - cpu0;
-        const bareThroughput = 1000 / b.p50;
         perS[c]!.push(run.latencies.length / run.seconds);
-        toBare[c]!.push(run.latencies.length / run.seconds / bareThroughput);
+        toBare[c]!.push(run.latencies.length / run.seconds / (1000 / b.p50));
         if (c === 4) {
           c4.cpuMs.push(cpu / run.latencies.length);
           // With every core busy, throughput cannot pass cores × 1000 / CPU per request; nor, whatever the server
           // around them, cores × 1000 / (session.run's CPU + the codecs' CPU), nor with the CPU of the steps every
           // request takes besides and of an HTTP round trip.
-          c4.cpuBound.push(cpuMsPerS / (cpu / run.latencies.length) / bareThroughput);
-          c4.cpuFloor.push(cpuMsPerS / (b.cpuMsPerRun + r.busCodecCpuMs) / bareThroughput);
-          c4.stepsFloor.push(cpuMsPerS / (b.cpuMsPerRun + besidesRunCpuMs) / bareThroughput);
+          c4.cpuBound.push(throughputBoundOverBare(cpu / run.latencies.length, b.p50));
+          c4.cpuFloor.push(throughputBoundOverBare(b.cpuMsPerRun + r.busCodecCpuMs, b.p50));
+          c4.stepsFloor.push(throughputBoundOverBare(b.cpuMsPerRun + besidesRunCpuMs, b.p50));
         }
       }
     }
@@ -252,7 +259,6 @@ async function main(): Promise<void> {
       servers,
     );
     r.throughputSettings = busy.settings;
-    const busyRequests = busy.requests;
 
     // Memory as a bus.jpg workload leaves it, on a server of its own: the 12 MP photos above leave glibc's arenas
     // larger, which says nothing about a steady stream of ordinary images.
@@ -262,9 +268,10 @@ async function main(): Promise<void> {
     await detect(fresh.url, 'bus.jpg');
     const before = await rssMb(fresh.url);
     // Past as many requests as the throughput settings' servers had, for their RSS to compare with.
-    await load(fresh.url, 'bus.jpg', Math.min(busyRequests, REQUESTS), 4);
+    const busyRequests = Math.min(busy.requests, REQUESTS);
+    await load(fresh.url, 'bus.jpg', busyRequests, 4);
     const atBusyRequests = await rssMb(fresh.url);
-    await load(fresh.url, 'bus.jpg', REQUESTS - Math.min(busyRequests, REQUESTS), 4);
+    await load(fresh.url, 'bus.jpg', REQUESTS - busyRequests, 4);
     r.rssMb = {
       firstReply: round(before),
       afterRequests: round(await rssMb(fresh.url)),
