@@ -5,12 +5,25 @@ import { load, rssMb, startServer, type BenchServer } from './server.js';
 /**
  * The settings docs/performance.md gives for pods that are always busy: two sessions, so that one runs while the
  * other's threads wait on each other; single-threaded (the least CPU a run costs) or two-threaded (a lone request
- * runs as fast as with the defaults). Each on a server of its own, in rounds, each right after a bare run.
+ * runs as fast as with the defaults). Beside them the defaults with every thread at one priority. Each on a server
+ * of its own, in rounds, each right after a bare run.
  */
 const SETTINGS: { env: Record<string, string>; threads?: number }[] = [
   { env: { INFERENCE_WORKERS: '2', INFERENCE_THREADS: '1' }, threads: 1 },
   { env: { INFERENCE_WORKERS: '2' } },
+  // The defaults but with every thread at one priority, as before OTHER_THREADS_NICE: what lowering the others buys.
+  { env: { OTHER_THREADS_NICE: '0' } },
 ];
+
+/** The variables that change what the bench measures, printed with its table. */
+export const PERFORMANCE_SETTINGS = [
+  'INFERENCE_WORKERS',
+  'INFERENCE_THREADS',
+  'INFERENCE_SPINNING',
+  'OTHER_THREADS_NICE',
+  'IMAGE_THREADS',
+  'MAX_BATCH',
+] as const;
 
 export interface BusySetting {
   settings: string;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { busySettings } from './busy-settings.js';
+import { busySettings, PERFORMANCE_SETTINGS } from './busy-settings.js';
 import {
   bare,
   codecs,
@@ -70,12 +70,7 @@ async function main(): Promise<void> {
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     rounds: ROUNDS,
     samplesPerRound: PER_ROUND,
-    settings: Object.fromEntries(
-      ['INFERENCE_WORKERS', 'INFERENCE_THREADS', 'INFERENCE_SPINNING', 'IMAGE_THREADS', 'MAX_BATCH'].map((k) => [
-        k,
-        process.env[k] ?? '',
-      ]),
-    ),
+    settings: Object.fromEntries(PERFORMANCE_SETTINGS.map((k) => [k, process.env[k] ?? ''])),
   };
   const sink = await otlpSink();
   const servers: BenchServer[] = [];

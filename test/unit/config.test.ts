@@ -27,6 +27,9 @@ t.test('each invalid value names its variable and the allowed range', async (t) 
     [{ MAX_IMAGE_PIXELS: '1e20' }, /^MAX_IMAGE_PIXELS: must be an integer/],
     [{ MODEL_SHA256: 'abc' }, /^MODEL_SHA256: must be 64 hexadecimal characters/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+    // Linux's nice values end at 19; below 0 would need a privilege the pod does not have.
+    [{ OTHER_THREADS_NICE: '20' }, /^OTHER_THREADS_NICE: must be an integer from 0 to 19/],
+    [{ OTHER_THREADS_NICE: '-5' }, /^OTHER_THREADS_NICE: must be an integer from 0 to 19/],
   ];
   for (const [env, message] of cases) {
     const full = { MODEL_PATH: '/m.onnx', ...env };

@@ -46,5 +46,6 @@ export function batchedModel(model: Model, options: BatchOptions, onBatch?: (siz
     },
     release: () => model.release(),
     failure: () => model.failure?.(),
+    threads: model.threads,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, type LoadOptions } from './model.js';
+import { currentThreadId, threadsStartedDuring } from './os-threads.js';
 
 export interface WorkerInit {
   file: string;
@@ -14,7 +15,7 @@ export interface WorkerInit {
 export type WorkerRequest = { id: number; input: Float32Array; batch: number } | { id: number; release: true };
 
 export type WorkerReply =
-  | { kind: 'loaded'; info: unknown }
+  | { kind: 'loaded'; info: unknown; threads: number[] }
   | { kind: 'fallback'; from: string; to: string; reason: string }
   | { kind: 'load-failed'; message: string; name: string }
   | { kind: 'result'; id: number; data: Float32Array; dims: number[]; runMs: number }
@@ -25,11 +26,17 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 
 try {
-  const model = await loadModel(init.file, {
-    ...init.options,
-    onFallback: (from, to, reason) => port.postMessage({ kind: 'fallback', from, to, reason } satisfies WorkerReply),
-  });
-  port.postMessage({ kind: 'loaded', info: model.info } satisfies WorkerReply);
+  // onnxruntime starts its intra-op threads as the session is created: with this thread, they are the ones that
+  // run inference, and the service gives every other thread a lower priority (service/thread-priority.ts).
+  const { result: model, started } = await threadsStartedDuring(() =>
+    loadModel(init.file, {
+      ...init.options,
+      onFallback: (from, to, reason) => port.postMessage({ kind: 'fallback', from, to, reason } satisfies WorkerReply),
+    }),
+  );
+  const self = currentThreadId();
+  const threads = self === undefined ? [] : [self, ...started];
+  port.postMessage({ kind: 'loaded', info: model.info, threads } satisfies WorkerReply);
   port.on('message', async (msg: WorkerRequest) => {
     if ('release' in msg) {
       await model.release();

@@ -12,6 +12,7 @@ export function modelPool(models: readonly Model[]): Model {
   const busy = models.map(() => 0);
   return {
     info: models[0]!.info,
+    threads: models.flatMap((m) => m.threads ?? []),
     async run(input, batch) {
       let pick = 0;
       for (let i = 1; i < models.length; i++) if (busy[i]! < busy[pick]!) pick = i;

@@ -77,6 +77,8 @@ export interface Model {
   release(): Promise<void>;
   /** Why the model can no longer run (its worker thread died), or undefined while it can. */
   failure?(): Error | undefined;
+  /** The kernel ids of the threads that run its inference, where they are known (a session in a worker, on Linux). */
+  threads?: readonly number[];
 }
 
 /** Reads, verifies and describes a model file without creating a session (also used by `inspect`). */

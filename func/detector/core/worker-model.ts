@@ -24,11 +24,13 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
     if (loaded && !released) onFailure?.(err);
   };
 
+  let threads: number[] = [];
   const info = await new Promise<ModelInfo>((resolve, reject) => {
     worker.on('message', (msg: WorkerReply) => {
       switch (msg.kind) {
         case 'loaded':
           loaded = true;
+          threads = msg.threads;
           resolve(msg.info as ModelInfo);
           break;
         case 'fallback':
@@ -80,6 +82,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
 
   return {
     info,
+    threads,
     run: (input, batch) => call({ input, batch }, [input.buffer as ArrayBuffer]),
     async release() {
       released = true;

@@ -39,6 +39,8 @@ export interface Config extends ProcessConfig {
   inferenceSpinning: boolean;
   /** libvips threads for decoding, resizing and encoding; 0 means one per core. */
   imageThreads: number;
+  /** The nice value of every thread but the inference ones (thread-priority.ts); 0 leaves them all equal. */
+  otherThreadsNice: number;
   /** Most images per session.run when the model's batch axis is dynamic; 1 turns batching off. */
   maxBatch: number;
   /** How long the first image of a batch waits for batch-mates. */
@@ -60,6 +62,7 @@ export const CONFIG_VARIABLES = [
   'INFERENCE_THREADS',
   'INFERENCE_WORKERS',
   'INFERENCE_SPINNING',
+  'OTHER_THREADS_NICE',
   'IMAGE_THREADS',
   'MAX_BATCH',
   'MAX_BATCH_DELAY_MS',
@@ -102,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
     inferenceSpinning: integer(env, 'INFERENCE_SPINNING', 0, 0, 1) === 1,
     inferenceWorkers: integer(env, 'INFERENCE_WORKERS', 1, 1, 16),
     imageThreads: integer(env, 'IMAGE_THREADS', 0, 0, 256),
+    otherThreadsNice: integer(env, 'OTHER_THREADS_NICE', 19, 0, 19),
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     maxBatchDelayMs: number(env, 'MAX_BATCH_DELAY_MS', 5, { min: 0, max: 1000, integer: false }),
   };

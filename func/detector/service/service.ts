@@ -13,6 +13,7 @@ import { modelPool } from '../core/model-pool.js';
 import { loadModelInWorker } from '../core/worker-model.js';
 import { detectorDefaults, type Config } from './config.js';
 import { batchSize, modelInfo, modelLoadSeconds } from './metrics.js';
+import { lowerOtherThreads } from './thread-priority.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -128,6 +129,9 @@ export class DetectionService {
         import('../core/decode.js'),
       ]);
       const loaded = modelPool(workers);
+      const lowered = lowerOtherThreads(loaded.threads ?? [], config.otherThreadsNice);
+      if (typeof lowered === 'string') log.debug({ reason: lowered }, 'every thread keeps the same priority');
+      else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
       configureCodecs(config.imageThreads);
       const model = this.batching(loaded);
       this.model = model;

@@ -1,0 +1,83 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import type { Test } from 'tap';
+import { lowerOtherThreads } from '../func/detector/service/thread-priority.js';
+import { IMAGES, YOLOV8N } from './support/paths.js';
+import { scratchVolumes } from './support/scratch.js';
+import { binaryEvent, startServer } from './support/server-process.js';
+
+/** OTHER_THREADS_NICE: inference keeps the cores; the HTTP thread, libuv's pool and libvips take what it leaves. */
+
+interface OsThread {
+  id: number;
+  name: string;
+  nice: number;
+  cpuTicks: number;
+}
+
+/** Every thread of `pid` as /proc reports it (proc(5): stat fields 14-15 utime and stime, 19 nice). */
+async function threadsOf(pid: number): Promise<OsThread[]> {
+  const ids = await readdir(`/proc/${pid}/task`);
+  return Promise.all(
+    ids.map(async (id) => {
+      const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return {
+        id: Number(id),
+        name: (await readFile(`/proc/${pid}/task/${id}/comm`, 'utf8')).trim(),
+        nice: Number(fields[16]),
+        cpuTicks: Number(fields[11]) + Number(fields[12]),
+      };
+    }),
+  );
+}
+
+async function busyServer(t: Test, env: Record<string, string>): Promise<OsThread[]> {
+  const { input, output } = await scratchVolumes(t, 'kyolo-nice-');
+  const server = await startServer('server', {
+    env: { MODEL_PATH: YOLOV8N, INPUT_DIR: input, OUTPUT_DIR: output, ...env },
+  });
+  t.teardown(() => server.stop('SIGKILL'));
+  const bus = await readFile(path.join(IMAGES, 'bus.jpg'));
+  // Eight at a time, so that libvips has started its workers and inference has spent the most CPU.
+  for (let round = 0; round < 2; round++) {
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        fetch(server.url + '/', binaryEvent(`nice-${round}-${i}`, bus, 'image/jpeg')),
+      ),
+    );
+    t.same(new Set(replies.map((r) => r.status)), new Set([200]), `round ${round}: every request detected`);
+  }
+  return threadsOf(server.child.pid!);
+}
+
+t.test('by default every thread but the inference ones runs at nice 19', async (t) => {
+  const threads = await busyServer(t, {});
+  // The main thread's id is the process's, the lowest of its threads.
+  const main = threads.find((th) => th.id === Math.min(...threads.map((x) => x.id)));
+  t.equal(main?.nice, 19, 'the main thread (HTTP, pre- and postprocessing)');
+  const vips = threads.filter((th) => th.name === 'libvips worker');
+  t.ok(vips.length > 0, 'libvips started its workers');
+  t.same(new Set(vips.map((th) => th.nice)), new Set([19]), 'libvips workers, started after the lowering, inherit it');
+  const first = [...threads].sort((a, b) => b.cpuTicks - a.cpuTicks)[0]!;
+  t.equal(first.nice, 0, 'the thread with the most CPU, the one that calls session.run, keeps nice 0');
+  const kept = threads.filter((th) => th.nice === 0);
+  // The worker thread and onnxruntime's intra-op pool (one thread fewer than its threads): never more than the cores.
+  t.ok(kept.length <= 1 + availableParallelism(), `${kept.length} threads kept: the worker and onnxruntime's pool`);
+  t.ok(
+    kept.every((th) => th.name !== 'libvips worker'),
+    'no codec thread keeps nice 0',
+  );
+});
+
+t.test('OTHER_THREADS_NICE=0 leaves every thread at one priority', async (t) => {
+  const threads = await busyServer(t, { OTHER_THREADS_NICE: '0' });
+  t.same(new Set(threads.map((th) => th.nice)), new Set([0]));
+});
+
+t.test('nothing is lowered when the setting is 0 or the inference threads are unknown', async (t) => {
+  t.equal(lowerOtherThreads([1], 0), 'OTHER_THREADS_NICE is 0');
+  t.equal(lowerOtherThreads([], 19), 'the inference threads are not known here (no /proc)');
+});
