@@ -27,7 +27,10 @@ const init = workerData as WorkerInit;
 
 try {
   // onnxruntime starts its intra-op threads as the session is created: with this thread, they are the ones that
-  // run inference, and the service gives every other thread a lower priority (service/thread-priority.ts).
+  // run inference, and the service gives every other thread a lower priority (service/thread-priority.ts). No
+  // other thread starts meanwhile: libuv's pool, which reads the model file, read this module before (Node's ESM
+  // loader reads through it), and libvips starts its workers at the first image; a session in a second worker
+  // counts here too, as it should.
   const { result: model, started } = await threadsStartedDuring(() =>
     loadModel(init.file, {
       ...init.options,

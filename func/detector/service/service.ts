@@ -129,9 +129,6 @@ export class DetectionService {
         import('../core/decode.js'),
       ]);
       const loaded = modelPool(workers);
-      const lowered = lowerOtherThreads(loaded.threads ?? [], config.otherThreadsNice);
-      if (typeof lowered === 'string') log.debug({ reason: lowered }, 'every thread keeps the same priority');
-      else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
       configureCodecs(config.imageThreads);
       const model = this.batching(loaded);
       this.model = model;
@@ -160,6 +157,11 @@ export class DetectionService {
       );
       this.current = detector;
       this.state = { ready: true };
+      // Once ready, not before: the load's last steps run on this thread, and lowered they would wait on anything
+      // else the node runs. libvips starts its workers at the first image, from threads lowered here.
+      const lowered = lowerOtherThreads(loaded.threads ?? [], config.otherThreadsNice);
+      if (typeof lowered === 'string') log.debug({ reason: lowered }, 'every thread keeps the same priority');
+      else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
       log.info(
         {
           model: info.name,
