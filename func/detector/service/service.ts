@@ -160,8 +160,10 @@ export class DetectionService {
       // Once ready, not before: the load's last steps run on this thread, and lowered they would wait on anything
       // else the node runs. libvips starts its workers at the first image, from threads lowered here.
       const lowered = lowerOtherThreads(loaded.threads ?? [], config.otherThreadsNice);
-      if (typeof lowered === 'string') log.debug({ reason: lowered }, 'every thread keeps the same priority');
-      else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
+      if (typeof lowered === 'string') {
+        const level = lowered.startsWith('setpriority') ? 'warn' : 'debug';
+        log[level]({ reason: lowered }, 'every thread keeps the same priority: inference shares the cores equally');
+      } else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
       log.info(
         {
           model: info.name,

@@ -14,14 +14,18 @@ export function lowerOtherThreads(inference: readonly number[], nice: number): n
   if (inference.length === 0) return 'the inference threads are not known here (no /proc)';
   const keep = new Set(inference);
   let lowered = 0;
+  let refused: string | undefined;
   for (const id of threadIds()) {
     if (keep.has(id)) continue;
     try {
       setPriority(id, nice);
       lowered++;
-    } catch {
-      // A thread that ended since it was listed.
+    } catch (err) {
+      // ESRCH: a thread that ended since it was listed. Anything else (a sandbox that forbids setpriority) is said.
+      // os.setPriority throws ERR_SYSTEM_ERROR with the errno's name in `info.code`.
+      const code = (err as { info?: { code?: string } }).info?.code;
+      if (code !== 'ESRCH') refused ??= `setpriority refused: ${code ?? (err as Error).message}`;
     }
   }
-  return lowered;
+  return lowered === 0 && refused ? refused : lowered;
 }
