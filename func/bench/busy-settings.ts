@@ -15,16 +15,6 @@ const SETTINGS: { env: Record<string, string>; threads?: number }[] = [
   { env: { OTHER_THREADS_NICE: '0' } },
 ];
 
-/** The variables that change what the bench measures, printed with its table. */
-export const PERFORMANCE_SETTINGS = [
-  'INFERENCE_WORKERS',
-  'INFERENCE_THREADS',
-  'INFERENCE_SPINNING',
-  'OTHER_THREADS_NICE',
-  'IMAGE_THREADS',
-  'MAX_BATCH',
-] as const;
-
 export interface BusySetting {
   settings: string;
   c4ToBare: Spread;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { busySettings, PERFORMANCE_SETTINGS } from './busy-settings.js';
+import { busySettings } from './busy-settings.js';
 import {
   bare,
   codecs,
@@ -31,7 +31,7 @@ import {
   sequenceSteps,
   throughputBoundOverBare,
 } from './floor.js';
-import { reportTable, round, spread, spreadEach } from './report.js';
+import { PERFORMANCE_SETTINGS, reportTable, round, spread, spreadEach } from './report.js';
 import { runtimeDependencyBytes } from './runtime-size.js';
 import { cpuMs, detect, load, roundTripCpuMs, roundTripMs, rssMb, startServer, type BenchServer } from './server.js';
 

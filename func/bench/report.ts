@@ -1,5 +1,15 @@
 import { quantile } from './floor.js';
 
+/** The variables that change what the bench measures, printed with its table. */
+export const PERFORMANCE_SETTINGS = [
+  'INFERENCE_WORKERS',
+  'INFERENCE_THREADS',
+  'INFERENCE_SPINNING',
+  'OTHER_THREADS_NICE',
+  'IMAGE_THREADS',
+  'MAX_BATCH',
+] as const;
+
 /** The bench's report: ratios over the rounds as a median with their spread, and the table printed from bench.json. */
 
 export const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
