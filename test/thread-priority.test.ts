@@ -1,10 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { lowerOtherThreads } from '../func/detector/service/thread-priority.js';
-import { IMAGES, YOLOV8N } from './support/paths.js';
+import { IMAGES, ROOT, YOLOV8N } from './support/paths.js';
 import { scratchVolumes } from './support/scratch.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 
@@ -80,4 +81,23 @@ t.test('OTHER_THREADS_NICE=0 leaves every thread at one priority', async (t) => 
 t.test('nothing is lowered when the setting is 0 or the inference threads are unknown', async (t) => {
   t.equal(lowerOtherThreads([1], 0), 'OTHER_THREADS_NICE is 0');
   t.equal(lowerOtherThreads([], 19), 'the inference threads are not known here (no /proc)');
+});
+
+t.test('a refused setpriority is said, not thrown, and leaves the threads as they were', (t) => {
+  // Lowering a nice value back needs CAP_SYS_NICE (setpriority(2), EACCES): a process at nice 10 that asks for 5
+  // is refused for every thread, as a pod would be that a sandbox started above the setting. As root, setpriv
+  // drops the privilege first, as the image's uid 10001 has none.
+  const compiled = path.join(ROOT, 'dist', 'func', 'detector', 'service', 'thread-priority.js');
+  const script =
+    `const { lowerOtherThreads } = await import(${JSON.stringify(compiled)});` +
+    'const said = lowerOtherThreads([-1], 5);' +
+    "const nice = (await import('node:os')).getPriority();" +
+    'console.log(JSON.stringify({ said, nice }));';
+  const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=10001', '--regid=10001', '--clear-groups'] : [];
+  const child = spawnSync('nice', ['-n', '10', ...asUser, process.execPath, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  t.equal(child.status, 0, child.stderr);
+  t.same(JSON.parse(child.stdout), { said: 'setpriority refused: EACCES', nice: 10 });
+  t.end();
 });
