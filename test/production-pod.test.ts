@@ -4,6 +4,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { imageEnv } from '../func/bench/image-env.js';
 import { IMAGES, MODELS, ROOT } from './support/paths.js';
+import { descendantsOf, threadsOf } from './support/proc-threads.js';
 import { runtimeTree } from './support/runtime-prune.js';
 import { binaryEvent, pathEvent, startServer, type Target } from './support/server-process.js';
 
@@ -120,6 +121,17 @@ t.test('the pruned build runs as the pod runs it', { skip: !available && 'bubble
       t.equal(written.uid, UID, 'the files are written as uid 10001');
       t.notMatch(server.output(), /model volume is writable/, 'the read-only model volume is seen as such');
       t.notMatch(server.output(), /EROFS|EACCES|read-only file system/i, 'nothing tried to write elsewhere');
+      // Inference first (OTHER_THREADS_NICE, 19 by default) as uid 10001 with no capability: raising a nice value
+      // needs none (setpriority(2)), so the lowering holds in the pod, and nothing refused it.
+      const [node] = (await descendantsOf(server.child.pid!)).filter((p) => p.uid === UID && p.name === 'node');
+      t.ok(node, 'the server runs as uid 10001');
+      const threads = node ? await threadsOf(node.pid) : [];
+      t.equal(threads.find((th) => th.id === node?.pid)?.nice, 19, 'its main thread runs at nice 19');
+      t.ok(
+        threads.some((th) => th.nice === 0),
+        'its inference threads keep nice 0',
+      );
+      t.notMatch(server.output(), /setpriority refused/, 'nothing refused the lowering');
 
       if (target !== 'server') return;
       // The logging service shares the image: its SQLite addon must survive the trim.

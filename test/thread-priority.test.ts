@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -7,33 +7,10 @@ import type { Test } from 'tap';
 import { lowerOtherThreads } from '../func/detector/service/thread-priority.js';
 import { IMAGES, ROOT, YOLOV8N } from './support/paths.js';
 import { scratchVolumes } from './support/scratch.js';
+import { threadsOf, type OsThread } from './support/proc-threads.js';
 import { binaryEvent, startServer } from './support/server-process.js';
 
 /** OTHER_THREADS_NICE: inference keeps the cores; the HTTP thread, libuv's pool and libvips take what it leaves. */
-
-interface OsThread {
-  id: number;
-  name: string;
-  nice: number;
-  cpuTicks: number;
-}
-
-/** Every thread of `pid` as /proc reports it (proc(5): stat fields 14-15 utime and stime, 19 nice). */
-async function threadsOf(pid: number): Promise<OsThread[]> {
-  const ids = await readdir(`/proc/${pid}/task`);
-  return Promise.all(
-    ids.map(async (id) => {
-      const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return {
-        id: Number(id),
-        name: (await readFile(`/proc/${pid}/task/${id}/comm`, 'utf8')).trim(),
-        nice: Number(fields[16]),
-        cpuTicks: Number(fields[11]) + Number(fields[12]),
-      };
-    }),
-  );
-}
 
 async function busyServer(t: Test, env: Record<string, string>): Promise<OsThread[]> {
   const { input, output } = await scratchVolumes(t, 'kyolo-nice-');
