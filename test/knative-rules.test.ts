@@ -115,7 +115,9 @@ t.test('the model loader stages the file, with the sha256, that the ConfigMap se
 
 t.test('the GPU overlay serves a float model; the CPU overlay the ConfigMap’s int8 one', async (t) => {
   const [config] = readYamlDocuments(path.join(ROOT, 'k8s', 'configmap.yaml'));
-  // A container env entry overrides the ConfigMap's (envFrom) value of the same name.
+  // A container env entry overrides the ConfigMap's (envFrom) value of the same name: kubernetes/kubernetes
+  // pkg/kubelet/kubelet_pods.go, makeEnvironmentVariables, "Env will override EnvFrom variables. Process EnvFrom
+  // first then allow Env to replace existing values." (at 001a80e9).
   const envOf = (overlay: string, name: string): string | undefined => {
     const service = render(path.join(ROOT, 'knative', 'overlays', overlay)).find((r) => r.kind === 'Service');
     const own = (service!.spec.template.spec.containers[0].env as Resource[] | undefined)?.find((e) => e.name === name);

@@ -149,6 +149,11 @@ t.test('the models volume is read-only, on the volume and on the mount, wherever
 t.test('configuration: the variables the code reads are the ones the manifests set', async (t) => {
   const cm = find(base, 'ConfigMap', 'yolo-detector-config')!;
   const svc = ksvc(gpu).spec.template.spec.containers[0];
+  // The kubelet makes every key of the ConfigMap's data an environment variable of that name, with envFrom's
+  // prefix if one is set, and fails the container if the ConfigMap is missing and not optional: kubernetes/kubernetes
+  // pkg/kubelet/kubelet_pods.go, makeEnvironmentVariables ("for k, v := range configMap.Data { if
+  // len(envFrom.Prefix) > 0 { k = envFrom.Prefix + k } ... tmpEnv[k] = v"; at 001a80e9). So: no prefix, not
+  // optional, and the keys below are the names the code reads.
   t.same(svc.envFrom, [{ configMapRef: { name: 'yolo-detector-config' } }]);
   const set = new Set([...Object.keys(cm.data), ...(svc.env ?? []).map((e: Resource) => e.name)]);
   const read = new Set<string>(CONFIG_VARIABLES);
