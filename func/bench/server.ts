@@ -139,9 +139,18 @@ export async function rssMb(url: string): Promise<number> {
   return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]) / 2 ** 20;
 }
 
+/**
+ * The fields of a /proc stat file (a process's, or a thread's under task/) after the command name, which may hold
+ * spaces and parentheses: field 3 of proc(5) is index 0 here, so utime (14) and stime (15) are 11 and 12, nice (19)
+ * is 16.
+ */
+export async function procStatFields(file: string): Promise<string[]> {
+  const stat = await readFile(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU time the process has used, all threads, in ms (utime + stime of /proc/<pid>/stat, 100 ticks a second). */
 export async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = await procStatFields(`/proc/${pid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { procStatFields } from '../../func/bench/server.js';
 
 /** A process's threads as the kernel reports them: what a test checks of thread priorities. */
 
@@ -14,8 +15,7 @@ export async function threadsOf(pid: number): Promise<OsThread[]> {
   const ids = await readdir(`/proc/${pid}/task`);
   return Promise.all(
     ids.map(async (id) => {
-      const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = await procStatFields(`/proc/${pid}/task/${id}/stat`);
       return {
         id: Number(id),
         name: (await readFile(`/proc/${pid}/task/${id}/comm`, 'utf8')).trim(),

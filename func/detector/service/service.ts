@@ -13,7 +13,7 @@ import { modelPool } from '../core/model-pool.js';
 import { loadModelInWorker } from '../core/worker-model.js';
 import { detectorDefaults, type Config } from './config.js';
 import { batchSize, modelInfo, modelLoadSeconds } from './metrics.js';
-import { lowerOtherThreads } from './thread-priority.js';
+import { lowerOtherThreads, REFUSED } from './thread-priority.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -161,7 +161,7 @@ export class DetectionService {
       // else the node runs. libvips starts its workers at the first image, from threads lowered here.
       const lowered = lowerOtherThreads(loaded.threads ?? [], config.otherThreadsNice);
       if (typeof lowered === 'string') {
-        const level = lowered.startsWith('setpriority') ? 'warn' : 'debug';
+        const level = lowered.startsWith(REFUSED) ? 'warn' : 'debug';
         log[level]({ reason: lowered }, 'every thread keeps the same priority: inference shares the cores equally');
       } else log.debug({ lowered, nice: config.otherThreadsNice, inference: loaded.threads }, 'other threads lowered');
       log.info(

@@ -1,6 +1,9 @@
 import { setPriority } from 'node:os';
 import { threadIds } from '../core/os-threads.js';
 
+/** How a refusal begins: the service says it at warn, where the other reasons for lowering nothing are expected. */
+export const REFUSED = 'setpriority refused';
+
 /**
  * Gives every thread of the process but the inference ones the nice value `nice` (OTHER_THREADS_NICE): the main
  * thread (HTTP, pre- and postprocessing), libuv's pool, V8's helpers and, as they are started later by those, the
@@ -24,7 +27,7 @@ export function lowerOtherThreads(inference: readonly number[], nice: number): n
       // ESRCH: a thread that ended since it was listed. Anything else (a sandbox that forbids setpriority) is said.
       // os.setPriority throws ERR_SYSTEM_ERROR with the errno's name in `info.code`.
       const code = (err as { info?: { code?: string } }).info?.code;
-      if (code !== 'ESRCH') refused ??= `setpriority refused: ${code ?? (err as Error).message}`;
+      if (code !== 'ESRCH') refused ??= `${REFUSED}: ${code ?? (err as Error).message}`;
     }
   }
   return lowered === 0 && refused ? refused : lowered;
