@@ -24,10 +24,12 @@ export function batchedModel(model: Model, options: BatchOptions, onBatch?: (siz
       const [batch, ...rest] = out.dims;
       if (batch !== inputs.length) throw new Error(`model returned batch ${batch} for ${inputs.length} images`);
       const per = out.data.length / inputs.length;
-      return inputs.map((_, i) => ({
+      // Each image's own tensor was copied into the stack: it is free again.
+      return inputs.map((input, i) => ({
         data: out.data.subarray(i * per, (i + 1) * per),
         dims: [1, ...rest],
         runMs: out.runMs,
+        input,
       }));
     },
     options,

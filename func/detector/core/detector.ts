@@ -9,6 +9,7 @@ import { fillTensor, letterboxGeometry } from './letterbox.js';
 import type { Model } from './model.js';
 import { postprocess } from './postprocess.js';
 import { Semaphore } from './semaphore.js';
+import { TensorPool } from './tensor-pool.js';
 import { outputId, outputStem, type OutputFile, type OutputStore } from './storage.js';
 
 /** Options a request may set; anything unset takes the service default. */
@@ -61,7 +62,15 @@ export interface DetectorDefaults {
    * Unset: no limit (the batch CLI bounds its own concurrency).
    */
   maxConcurrentImages?: number | undefined;
+  /**
+   * Input tensors kept for reuse between requests (tensor-pool.ts): as many as are usually filled at once, so
+   * that a busy pod allocates none. Unset: KEPT_TENSORS.
+   */
+  keptTensors?: number | undefined;
 }
+
+/** Input tensors kept for reuse when the caller does not say (the batch CLI, tests). */
+const KEPT_TENSORS = 2;
 
 const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
 
@@ -81,6 +90,7 @@ function traceModelRun(start: number, end: number, runMs: number, provider: stri
 export class Detector {
   private readonly classIndex: Map<string, number>;
   private readonly slots: Semaphore | undefined;
+  private readonly tensors: TensorPool;
 
   constructor(
     readonly model: Model,
@@ -89,6 +99,8 @@ export class Detector {
   ) {
     this.classIndex = new Map(model.info.classNames.map((n, i) => [n, i]));
     if (defaults.maxConcurrentImages) this.slots = new Semaphore(defaults.maxConcurrentImages);
+    const [h, w] = model.info.inputSize;
+    this.tensors = new TensorPool(3 * h * w, defaults.keptTensors ?? KEPT_TENSORS);
   }
 
   /** The class ids for option `classes`; throws INVALID_OPTION for a name the model does not detect. */
@@ -166,12 +178,13 @@ export class Detector {
     const decodeMs = ms(t0);
 
     let t = performance.now();
-    const tensor = new Float32Array(3 * h * w);
+    const tensor = this.tensors.take();
     await inSpan('preprocess', async () => fillTensor(resized, lb, tensor));
     const preprocessMs = ms(t);
 
     t = performance.now();
     const out = await this.model.run(tensor, 1);
+    this.tensors.give(out.input);
     traceModelRun(t, performance.now(), out.runMs, info.provider);
     const inferenceMs = ms(t);
 

@@ -18,7 +18,7 @@ export type WorkerReply =
   | { kind: 'loaded'; info: unknown; threads: number[] }
   | { kind: 'fallback'; from: string; to: string; reason: string }
   | { kind: 'load-failed'; message: string; name: string }
-  | { kind: 'result'; id: number; data: Float32Array; dims: number[]; runMs: number }
+  | { kind: 'result'; id: number; data: Float32Array; dims: number[]; runMs: number; input: Float32Array }
   | { kind: 'error'; id: number; message: string }
   | { kind: 'released'; id: number };
 
@@ -51,9 +51,16 @@ try {
       // Transfer the output when it owns its buffer; otherwise copy the view out first.
       const data =
         out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
-      port.postMessage({ kind: 'result', id: msg.id, data, dims: out.dims, runMs: out.runMs } satisfies WorkerReply, [
-        data.buffer as ArrayBuffer,
-      ]);
+      // The input goes back too, for the main thread to fill again (TensorPool).
+      const reply: WorkerReply = {
+        kind: 'result',
+        id: msg.id,
+        data,
+        dims: out.dims,
+        runMs: out.runMs,
+        input: msg.input,
+      };
+      port.postMessage(reply, [data.buffer as ArrayBuffer, msg.input.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ kind: 'error', id: msg.id, message: (err as Error).message } satisfies WorkerReply);
     }

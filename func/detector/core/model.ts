@@ -68,6 +68,8 @@ export interface ModelOutput {
   dims: number[];
   /** How long session.run itself took; the rest of a run's time was spent waiting (queue, batch-mates). */
   runMs: number;
+  /** The input tensor, handed back after the run for the caller to fill again (it may have crossed threads). */
+  input?: Float32Array;
 }
 
 export interface Model {
@@ -178,7 +180,7 @@ export async function loadModel(file: string, options: LoadOptions): Promise<Mod
               ? fromFloat16Bits(value.data)
               : Float32Array.from(value.data as ArrayLike<number>)
             : (value.data as Float32Array);
-        return { data, dims: [...value.dims], runMs };
+        return { data, dims: [...value.dims], runMs, input };
       },
       release: () => session.release(),
     };

@@ -5,7 +5,8 @@ import type { LoadOptions, Model, ModelInfo, ModelOutput } from './model.js';
 
 /**
  * A Model whose session lives in a worker thread (see inference-worker.ts), with the same interface as the
- * in-process one. The input tensor is transferred to the worker, so the caller must not reuse it.
+ * in-process one. The input tensor is transferred to the worker, so the caller must not reuse it until the
+ * worker hands it back (ModelOutput.input).
  */
 export async function loadModelInWorker(file: string, options: LoadOptions): Promise<Model> {
   const { onFallback, onFailure, ...cloneable } = options;
@@ -40,7 +41,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
           reject(msg.name === 'ModelLoadError' ? new ModelLoadError(msg.message) : new Error(msg.message));
           break;
         case 'result':
-          pending.get(msg.id)?.resolve({ data: msg.data, dims: msg.dims, runMs: msg.runMs });
+          pending.get(msg.id)?.resolve({ data: msg.data, dims: msg.dims, runMs: msg.runMs, input: msg.input });
           pending.delete(msg.id);
           break;
         case 'error':

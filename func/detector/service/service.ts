@@ -137,6 +137,9 @@ export class DetectionService {
         // A batch in each worker, one being prepared, one being annotated: enough to keep the model busy.
         // More would only hold more decoded images in memory and take CPU from inference.
         maxConcurrentImages: config.maxBatch * (config.inferenceWorkers + 2),
+        // The images that hold an input tensor: a batch in each worker and one being prepared (the one being
+        // annotated has handed its tensor back).
+        keptTensors: config.maxBatch * (config.inferenceWorkers + 1),
       });
       await detector.warmUp(warmUpRuns(model.info.provider, config.inferenceWorkers));
       await this.warnIfModelWritable();
