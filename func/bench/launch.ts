@@ -1,9 +1,11 @@
 /**
- * `npm run bench` starts here, and runs the bench in a child process given the image's GLIBC_TUNABLES (glibc reads
+ * `npm run bench` starts here, and runs the bench in a child process given the image's GLIBC_TUNABLES where it sets
+ * them (none since run AH; a Service may set glibc.malloc.hugetlb=1 back, docs/performance.md) (glibc reads
  * it at start, so it cannot be set from inside). The floors and the pipeline measured in process then get the huge
  * pages the server gets, and the comparison stays fair: without them a 12 MP decode, whose 36 MB glibc always maps
  * afresh, faults 4 KiB pages that the server no longer faults. The image's fixed mmap thresholds are not passed on:
- * they cost the server page faults to save RSS, and a floor must not carry that cost.
+ * they return every block over 4 MiB to the kernel, to save RSS at the cost of faulting it in again, and a floor
+ * must not carry that cost.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
