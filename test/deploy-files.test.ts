@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
@@ -48,6 +49,41 @@ t.test("the image's environment, as the bench and the pod test read it from the 
     Object.keys(imageAllocatorEnv(ROOT)),
     'nothing but the service settings, NODE_ENV and the allocator',
   );
+});
+
+/**
+ * Page faults of a fresh Node process under `env` as it fills a block of `bytes` again and again, each freed
+ * before the next: few once glibc reuses the block from its arena, one per 4 KiB page when it maps each afresh.
+ * The last of three rounds, the first being the process's first block of that size.
+ */
+function refillFaults(env: Record<string, string>, bytes: number): number {
+  const script = `
+    const { readFileSync } = require('node:fs');
+    const minflt = () => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);
+    let faults = 0;
+    for (let i = 0; i < 3; i++) {
+      const before = minflt();
+      new Uint8Array(${bytes}).fill(i + 1);
+      faults = minflt() - before;
+      gc();
+    }
+    process.stdout.write(String(faults));`;
+  const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], {
+    env: { PATH: process.env.PATH, ...env },
+  });
+  return Number(out.toString());
+}
+
+t.test("the image's mmap threshold: a request's blocks come back from the arenas, a photo's go back", async (t) => {
+  // glibc reads MALLOC_MMAP_THRESHOLD_ at start (mallopt(3): at most 32 MiB on 64-bit, a larger value is ignored);
+  // this runs the machine's glibc (Debian 12's 2.36, as the node:22-bookworm image has) under the image's values.
+  const image = imageAllocatorEnv(ROOT);
+  const output = refillFaults(image, 2.8e6);
+  t.ok(output < 100, `the model's 2.8 MB output, refilled: ${output} faults (reused)`);
+  const photo = refillFaults(image, 36e6);
+  t.ok(photo > 5000, `a 12 MP decode's 36 MB, refilled: ${photo} faults (mapped afresh, returned on free)`);
+  const before = refillFaults({ ...image, MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }, 2.8e6);
+  t.ok(before > 500, `at 128 KiB, as the image had it, the same 2.8 MB faults again: ${before}`);
 });
 
 t.test("func.yaml sets only variables the config module reads, and the image's allocator settings", async (t) => {

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { batchedModel } from '../func/detector/core/batched-model.js';
 import type { Detector } from '../func/detector/core/detector.js';
-import { decodeImage, resizePixels } from '../func/detector/core/decode.js';
-import { fillTensor, letterboxGeometry } from '../func/detector/core/letterbox.js';
+import { decodeImage } from '../func/detector/core/decode.js';
+import { letterboxGeometry, letterboxInto } from '../func/detector/core/letterbox.js';
 import { loadModel, type Model } from '../func/detector/core/model.js';
 import { loadModelInWorker } from '../func/detector/core/worker-model.js';
 import { readFile } from 'node:fs/promises';
@@ -19,10 +19,8 @@ import { IMAGES, YOLOV8N, YOLOV8N_DYNBATCH } from './support/paths.js';
 async function tensorOf(model: Model, image: string): Promise<Float32Array> {
   const decoded = await decodeImage(await readFile(path.join(IMAGES, image)), { maxPixels: 40e6 });
   const [h, w] = model.info.inputSize;
-  const lb = letterboxGeometry(decoded.width, decoded.height, w, h);
-  const resized = await resizePixels(decoded, { width: lb.resizedWidth, height: lb.resizedHeight });
   const tensor = new Float32Array(3 * h * w);
-  fillTensor(resized, lb, tensor);
+  await letterboxInto(decoded, letterboxGeometry(decoded.width, decoded.height, w, h), tensor);
   return tensor;
 }
 

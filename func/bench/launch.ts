@@ -1,11 +1,11 @@
 /**
- * `npm run bench` starts here, and runs the bench in a child process given the image's GLIBC_TUNABLES where it sets
- * them (none since run AH; a Service may set glibc.malloc.hugetlb=1 back, docs/performance.md) (glibc reads
- * it at start, so it cannot be set from inside). The floors and the pipeline measured in process then get the huge
- * pages the server gets, and the comparison stays fair: without them a 12 MP decode, whose 36 MB glibc always maps
- * afresh, faults 4 KiB pages that the server no longer faults. The image's fixed mmap thresholds are not passed on:
- * they return every block over 4 MiB to the kernel, to save RSS at the cost of faulting it in again, and a floor
- * must not carry that cost.
+ * `npm run bench` starts here, and runs the bench in a child process given the image's GLIBC_TUNABLES, when it sets
+ * any (glibc reads it at start, so it cannot be set from inside). The image sets none since run AH; a Service that
+ * sets glibc.malloc.hugetlb=1 back (docs/performance.md, Memory) is benched with it by setting it in the Dockerfile,
+ * so that the floors and the pipeline measured in process get the huge pages the server gets: without them a 12 MP
+ * decode, whose 36 MB glibc always maps afresh, would fault 4 KiB pages that the server does not. The image's fixed
+ * mmap thresholds are not passed on: they return every block over 4 MiB to the kernel, to save RSS at the cost of
+ * faulting it in again, and a floor must not carry that cost.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
