@@ -10,7 +10,7 @@ import {
   decodeImage,
   decodeResized,
   readHeader,
-  resizePixels,
+  modelPixels,
   shrinksOnLoad,
   type ImageHeader,
 } from '../detector/core/decode.js';
@@ -207,7 +207,7 @@ export async function sequenceSteps(
   const full = await fullDecode(header, lb)(image, header, limits);
   const resized = shrinksOnLoad(header, lb)
     ? await decodeResized(image, header, size, limits)
-    : await resizePixels(full, size);
+    : await modelPixels(full, size);
   const tensor = new Float32Array(3 * h * w);
   const nms = (): ReturnType<typeof postprocess> =>
     postprocess(
@@ -229,7 +229,8 @@ export async function sequenceSteps(
     };
     const ms = {
       header: await p50(() => readHeader(image, limits)),
-      resize: shrinksOnLoad(header, lb) ? 0 : await p50(() => resizePixels(full, size)),
+      // With the conversion to sRGB where the full decode kept the stored values (decode.ts modelPixels).
+      resize: shrinksOnLoad(header, lb) ? 0 : await p50(() => modelPixels(full, size)),
       fill: await p50(() => fillTensor(resized, lb, tensor)),
       nms: await p50(nms),
       // Drawing over the last drawing costs what the first did: the same pixels are set.

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DetectionError } from '../../shared/errors.js';
 import { rgbProfile } from './icc-profile.js';
+import { srgbTransformFor, type SrgbTransform } from './srgb-transform.js';
 
 /**
  * libvips as the service runs it, for every decode and encode in this process. sharp defaults to one thread on
@@ -23,6 +24,8 @@ export interface DecodedImage {
   format: string;
   /** Set when the pixels are as stored, not converted to sRGB: their RGB colour profile (decodeForDrawing). */
   icc?: Buffer | undefined;
+  /** Set when the pixels are as stored and this converts them to sRGB for the model (modelPixels). */
+  toSrgb?: SrgbTransform | undefined;
 }
 
 export interface DecodeLimits {
@@ -50,6 +53,11 @@ export interface ImageHeader {
   format: string;
   /** The image's embedded RGB colour profile, if it has one. */
   icc: Buffer | undefined;
+  /**
+   * That profile's conversion to sRGB, when it is one the service applies itself to the resized model input
+   * (srgb-transform.ts); undefined when there is no profile or sharp converts on decode.
+   */
+  toSrgb: SrgbTransform | undefined;
 }
 
 /**
@@ -87,11 +95,13 @@ export async function readHeader(bytes: Buffer, limits: DecodeLimits, declaredTy
   }
   // EXIF orientations 5 to 8 turn the image a quarter: width and height swap once it is upright.
   const turned = (meta.orientation ?? 1) >= 5;
+  const icc = rgbProfile(meta.icc, meta.space);
   return {
     width: turned ? height : width,
     height: turned ? width : height,
     format,
-    icc: rgbProfile(meta.icc, meta.space),
+    icc,
+    toSrgb: srgbTransformFor(icc),
   };
 }
 
@@ -126,8 +136,12 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits, declaredT
   return decodeFull(bytes, header, limits);
 }
 
-/** The full-size decode for a header already checked. */
+/**
+ * The full-size decode for a header already checked, drawn on and resized for the model (modelPixels): as stored
+ * when its profile is converted after the resize (srgb-transform.ts), else in sRGB.
+ */
 export async function decodeFull(bytes: Buffer, header: ImageHeader, limits: DecodeLimits): Promise<DecodedImage> {
+  if (header.toSrgb) return decodeForDrawing(bytes, header, limits);
   const { data, width, height } = await rgb(upright(bytes, limits), header.format);
   return { pixels: data, width, height, format: header.format };
 }
@@ -145,13 +159,13 @@ export async function decodeForDrawing(
 ): Promise<DecodedImage> {
   const asStored = header.icc !== undefined;
   const { data, width, height } = await rgb(upright(bytes, limits, asStored), header.format);
-  return { pixels: data, width, height, format: header.format, icc: header.icc };
+  return { pixels: data, width, height, format: header.format, icc: header.icc, toSrgb: header.toSrgb };
 }
 
 /**
- * The image decoded straight to `width` x `height` (the model input's size inside the letterbox). A JPEG or WebP
- * several times larger is decoded at 1/2, 1/4 or 1/8 scale by libjpeg/libwebp themselves (sharp's shrink-on-load),
- * so a 12 MP photo never has its 12 million pixels decoded for a 640-pixel model input.
+ * The image decoded straight to `width` x `height` (the model input's size inside the letterbox), in sRGB. A JPEG
+ * or WebP several times larger is decoded at 1/2, 1/4 or 1/8 scale by libjpeg/libwebp themselves (sharp's
+ * shrink-on-load), so a 12 MP photo never has its 12 million pixels decoded for a 640-pixel model input.
  */
 export async function decodeResized(
   bytes: Buffer,
@@ -159,8 +173,11 @@ export async function decodeResized(
   size: { width: number; height: number },
   limits: DecodeLimits,
 ): Promise<Buffer> {
-  const pipeline = upright(bytes, limits).resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
-  return (await rgb(pipeline, header.format)).data;
+  const asStored = header.toSrgb !== undefined;
+  const pipeline = upright(bytes, limits, asStored).resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  const { data } = await rgb(pipeline, header.format);
+  header.toSrgb?.convert(data);
+  return data;
 }
 
 /**
@@ -170,6 +187,19 @@ export async function decodeResized(
 export function shrinksOnLoad(header: ImageHeader, size: { resizedWidth: number; resizedHeight: number }): boolean {
   const factor = Math.min(header.width / size.resizedWidth, header.height / size.resizedHeight);
   return (header.format === 'jpeg' || header.format === 'webp') && factor >= 2;
+}
+
+/**
+ * The model's input from a decoded image: resized to `width` x `height` with the same kernel as decodeResized, and
+ * in sRGB, converted here if the image was decoded as stored.
+ */
+export async function modelPixels(image: DecodedImage, size: { width: number; height: number }): Promise<Buffer> {
+  const resized = await resizePixels(image, size);
+  if (!image.toSrgb || image.toSrgb.identity) return resized;
+  // Resized to the same size, they are the drawing's own pixels: convert into a copy.
+  const out = resized === image.pixels ? Buffer.allocUnsafe(resized.length) : resized;
+  image.toSrgb.convert(resized, out);
+  return out;
 }
 
 /** Decoded pixels resized to `width` x `height`, with the same kernel as decodeResized. */

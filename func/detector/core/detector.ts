@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { annotatedFormatFor, drawDetections, encodeImage } from './annotate.js';
-import { decodeForDrawing, decodeFull, decodeResized, readHeader, resizePixels, shrinksOnLoad } from './decode.js';
+import { decodeForDrawing, decodeFull, decodeResized, modelPixels, readHeader, shrinksOnLoad } from './decode.js';
 import { DetectionError } from '../../shared/errors.js';
 import { inSpan, tracer } from '../../shared/tracing.js';
 import type { DetectionRecord, ModelSummary, Timings } from '../../shared/record.js';
@@ -164,7 +164,7 @@ export class Detector {
         // Near the model's size a decode costs the same at any scale: decode once and resize the pixels (for a
         // JPEG, 33 ms for bus.jpg where libvips' resize of the decoding stream takes 52).
         const image = await decodeFull(bytes, header, limits);
-        const resized = await resizePixels(image, size);
+        const resized = await modelPixels(image, size);
         return { header, lb, full: opts.annotate ? Promise.resolve(image) : undefined, resized };
       }
       // Much larger (a phone photo): the model's input comes from a reduced decode, and the full-size one, for

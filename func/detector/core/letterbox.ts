@@ -1,4 +1,4 @@
-import { resizePixels, type DecodedImage } from './decode.js';
+import { modelPixels, type DecodedImage } from './decode.js';
 
 /**
  * Where an image lands inside the model's square (or rectangular) input, computed exactly as Ultralytics'
@@ -49,11 +49,11 @@ export function toOriginal(lb: Letterbox, x: number, y: number): [number, number
 }
 
 /**
- * Resizes the decoded pixels with sharp and writes them as RGB/255 CHW float32 into `tensor` (length
+ * Resizes the decoded pixels with sharp (in sRGB: decode.ts modelPixels) and writes them as RGB/255 CHW float32 into `tensor` (length
  * 3*H*W), padding with 114. The tensor is filled in place so callers can reuse one buffer per session.
  */
 export async function letterboxInto(image: DecodedImage, lb: Letterbox, tensor: Float32Array): Promise<void> {
-  fillTensor(await resizePixels(image, { width: lb.resizedWidth, height: lb.resizedHeight }), lb, tensor);
+  fillTensor(await modelPixels(image, { width: lb.resizedWidth, height: lb.resizedHeight }), lb, tensor);
 }
 
 /** Packed RGB of the letterbox's resized size → RGB/255 CHW float32 in `tensor`, padded with 114. */
