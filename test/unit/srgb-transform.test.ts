@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
 import { embedInPng } from '../../func/detector/core/icc-profile.js';
-import { LIBVIPS_SRGB, srgbTransformFor } from '../../func/detector/core/srgb-transform.js';
+import { LIBVIPS_SRGB, srgbTransformFor, srgbTransformOf } from '../../func/detector/core/srgb-transform.js';
 import { IMAGES } from '../support/paths.js';
 
 /**
@@ -189,4 +189,14 @@ t.test('profiles it does not convert are left to sharp', async (t) => {
   t.equal(srgbTransformFor(p3.subarray(0, 200)), undefined, 'cut short');
   t.equal(srgbTransformFor(Buffer.alloc(600)), undefined, 'zeros');
   t.throws(() => srgbTransformFor(p3)!.convert(new Uint8Array(4)), RangeError, 'not whole pixels');
+});
+
+t.test('a profile seen before is not read again', async (t) => {
+  const p3 = await libvipsProfile('p3');
+  const first = srgbTransformOf(p3);
+  t.ok(first);
+  t.equal(srgbTransformOf(Buffer.from(p3)), first, 'the same bytes: the same transform');
+  t.not(srgbTransformOf(await libvipsProfile('srgb')), first);
+  t.equal(srgbTransformOf(await libvipsProfile('cmyk')), undefined);
+  t.equal(srgbTransformOf(undefined), undefined);
 });

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DetectionError } from '../../shared/errors.js';
 import { rgbProfile } from './icc-profile.js';
-import { srgbTransformFor, type SrgbTransform } from './srgb-transform.js';
+import { srgbTransformOf, type SrgbTransform } from './srgb-transform.js';
 
 /**
  * libvips as the service runs it, for every decode and encode in this process. sharp defaults to one thread on
@@ -101,7 +101,7 @@ export async function readHeader(bytes: Buffer, limits: DecodeLimits, declaredTy
     height: turned ? width : height,
     format,
     icc,
-    toSrgb: srgbTransformFor(icc),
+    toSrgb: srgbTransformOf(icc),
   };
 }
 

@@ -200,22 +200,45 @@ export function srgbTransformFor(icc: Buffer | undefined): SrgbTransform | undef
   // A profile whose black is not zero gets lcms' black point compensation (always, for ICC v4's perceptual intent),
   // which this does not do; display profiles map 0 to 0.
   if (linear.some((lut) => lut[0] !== 0)) return undefined;
-  const sameAsSrgb = linear.every((lut, channel) =>
-    lut.every((_, v) => {
-      const px = Uint8Array.of(0, 0, 0);
-      px[channel] = v;
-      const outRgb = apply(px, px, linear, coefficients);
-      return outRgb[channel] === v && outRgb[(channel + 1) % 3] === 0 && outRgb[(channel + 2) % 3] === 0;
-    }),
+  const identity = linear.every((lut, channel) =>
+    lut.every((level, v) =>
+      [0, 1, 2].every((row) => {
+        const x = (coefficients[3 * row + channel]! * level + (1 << (SHIFT - 1))) >> SHIFT;
+        return ENCODE[x < 0 ? 0 : x > STEPS ? STEPS : x] === (row === channel ? v : 0);
+      }),
+    ),
   );
   return {
-    identity: sameAsSrgb,
+    identity,
     convert: (pixels, out = pixels) => {
-      if (!sameAsSrgb) return apply(pixels, out, linear, coefficients);
+      if (!identity) return apply(pixels, out, linear, coefficients);
       if (out !== pixels) out.set(pixels);
       return out;
     },
   };
+}
+
+/** The transforms of the profiles seen last: a phone's photos all carry the same one. */
+const recent = new Map<string, SrgbTransform | undefined>();
+const RECENT = 8;
+
+/**
+ * srgbTransformFor, remembered for the last few profiles, so that a request pays neither the parsing nor the
+ * tables for a profile the service has seen.
+ */
+export function srgbTransformOf(icc: Buffer | undefined): SrgbTransform | undefined {
+  if (!icc) return undefined;
+  const key = icc.toString('base64');
+  if (recent.has(key)) {
+    const known = recent.get(key);
+    recent.delete(key);
+    recent.set(key, known);
+    return known;
+  }
+  const made = srgbTransformFor(icc);
+  recent.set(key, made);
+  if (recent.size > RECENT) recent.delete(recent.keys().next().value!);
+  return made;
 }
 
 /** Tone curves through 16-bit tables, the matrix in fixed point, then sRGB's curve from a table: integers only. */
@@ -223,32 +246,37 @@ function apply(pixels: Uint8Array, out: Uint8Array, linear: Int32Array[], m: Int
   if (out.length !== pixels.length || pixels.length % 3 !== 0) {
     throw new RangeError(`${pixels.length} bytes of RGB into ${out.length}`);
   }
-  const [lr, lg, lb] = linear as [Int32Array, Int32Array, Int32Array];
-  const [a, b, c, d, e, f, g, h, i] = m as unknown as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  // Plain Uint8Array views: element access on one kind of array stays fast whether a Buffer or not was passed.
+  const src = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length);
+  const dst = new Uint8Array(out.buffer, out.byteOffset, out.length);
+  const lr = linear[0]!;
+  const lg = linear[1]!;
+  const lb = linear[2]!;
+  const encode = ENCODE;
+  const a = m[0]!;
+  const b = m[1]!;
+  const c = m[2]!;
+  const d = m[3]!;
+  const e = m[4]!;
+  const f = m[5]!;
+  const g = m[6]!;
+  const h = m[7]!;
+  const i = m[8]!;
   const half = 1 << (SHIFT - 1);
-  for (let p = 0; p < pixels.length; p += 3) {
-    const R = lr[pixels[p]!]!;
-    const G = lg[pixels[p + 1]!]!;
-    const B = lb[pixels[p + 2]!]!;
+  const n = src.length;
+  for (let p = 0; p < n; p += 3) {
+    const R = lr[src[p]!]!;
+    const G = lg[src[p + 1]!]!;
+    const B = lb[src[p + 2]!]!;
     let x = (a * R + b * G + c * B + half) >> SHIFT;
     let y = (d * R + e * G + f * B + half) >> SHIFT;
     let z = (g * R + h * G + i * B + half) >> SHIFT;
     x = x < 0 ? 0 : x > STEPS ? STEPS : x;
     y = y < 0 ? 0 : y > STEPS ? STEPS : y;
     z = z < 0 ? 0 : z > STEPS ? STEPS : z;
-    out[p] = ENCODE[x]!;
-    out[p + 1] = ENCODE[y]!;
-    out[p + 2] = ENCODE[z]!;
+    dst[p] = encode[x]!;
+    dst[p + 1] = encode[y]!;
+    dst[p + 2] = encode[z]!;
   }
   return out;
 }
