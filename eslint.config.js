@@ -16,4 +16,19 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // The service loads sharp through its CommonJS entry, which starts faster (func/detector/core/sharp-cjs.ts).
+    files: ['func/**/*.ts'],
+    ignores: ['func/detector/core/sharp-cjs.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'sharp', message: 'Import sharp from func/detector/core/sharp-cjs.ts.', allowTypeImports: true },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import sharp from '../detector/core/sharp-cjs.js';
 import { busySettings } from './busy-settings.js';
 import {
   bare,

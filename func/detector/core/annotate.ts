@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp from './sharp-cjs.js';
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from './bitmap-font.js';
 import type { DecodedImage } from './decode.js';
 import { embedInJpeg, embedInPng } from './icc-profile.js';

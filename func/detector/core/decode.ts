@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp } from './sharp-cjs.js';
 import { DetectionError } from '../../shared/errors.js';
 import { rgbProfile } from './icc-profile.js';
 import { srgbTransformOf, type SrgbTransform } from './srgb-transform.js';

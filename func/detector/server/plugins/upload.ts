@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import sharp from 'sharp';
+import sharp from '../../core/sharp-cjs.js';
 import { mediaType } from '../../../shared/cloudevent.js';
 import { DetectionError } from '../../../shared/errors.js';
 import { OPTION_NAMES, optionsFromStrings, type OptionName } from '../../contract/options.js';
