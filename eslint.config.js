@@ -17,15 +17,21 @@ export default tseslint.config(
     },
   },
   {
-    // The service loads sharp through its CommonJS entry, which starts faster (func/detector/core/sharp-cjs.ts).
+    // The service loads its native packages through their CommonJS entries, which start faster
+    // (func/detector/core/sharp-cjs.ts, onnxruntime-cjs.ts).
     files: ['func/**/*.ts'],
-    ignores: ['func/detector/core/sharp-cjs.ts'],
+    ignores: ['func/detector/core/sharp-cjs.ts', 'func/detector/core/onnxruntime-cjs.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: [
             { name: 'sharp', message: 'Import sharp from func/detector/core/sharp-cjs.ts.', allowTypeImports: true },
+            {
+              name: 'onnxruntime-node',
+              message: 'Import onnxruntime-node from func/detector/core/onnxruntime-cjs.ts.',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -6,7 +6,7 @@
  * Exit codes: 0 done, 1 the input is unusable or an image failed (the reason is printed), 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { env } from 'onnxruntime-node';
+import { env } from '../detector/core/onnxruntime-cjs.js';
 import { ModelLoadError } from '../detector/core/model.js';
 import { DetectionError } from '../shared/errors.js';
 import { detect } from './detect.js';

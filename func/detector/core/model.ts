@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from './onnxruntime-cjs.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { ModelLoadError } from './model-errors.js';
 import { opsWithoutKernel, type Provider } from './provider-support.js';
