@@ -94,9 +94,12 @@ export function reportTable(
     ]),
     ['annotate false: floor (bare + reduced decode)', `${r.photoNoAnnotateFloorToBare} × bare`],
     ['annotate false: with its steps in sequence', `${show(r.photoNoAnnotateSequenceFloorToBare)} × bare`],
+    ['start → ready / → first reply', `${r.startToReadyMs} / ${r.startToFirstReplyMs} ms`],
     [
-      'start → ready / → first reply',
-      `${r.startToReadyMs} / ${r.startToFirstReplyMs} ms (all starts: ${r.startToReadyMsAll.join(', ')})`,
+      'start → ready, every start, ms',
+      Object.entries(r.startToReadyMsByStart as Record<string, number[]>)
+        .map(([started, ms]) => `${started === '' ? 'as run' : `with ${started}`}: ${ms.join(', ')}`)
+        .join('; '),
     ],
     [`RSS, bus.jpg: first reply → ${run.requests} requests`, `${r.rssMb.firstReply} → ${r.rssMb.afterRequests} MB`],
     ['tracing on / off, bus.jpg p50', show(r.tracingOnToOff)],

@@ -24,6 +24,11 @@ export interface BenchServer {
   pid: number;
   /** Start → ready, in ms. */
   readyMs: number;
+  /**
+   * What it was started with beyond the run's own settings, for the report: '' for nothing, the variables for a
+   * setting, 'tracing on' for an OTLP endpoint (its address changes from run to run).
+   */
+  started: string;
   startedAt: number;
   stop(): void;
 }
@@ -77,7 +82,18 @@ export async function startServer(
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-  return { url, pid: child.pid!, readyMs: performance.now() - startedAt, startedAt, stop: () => child.kill('SIGKILL') };
+  const readyMs = performance.now() - startedAt;
+  const started = Object.entries(env)
+    .map(([k, v]) => (k === 'OTEL_EXPORTER_OTLP_ENDPOINT' ? 'tracing on' : `${k}=${v}`))
+    .join(' ');
+  return {
+    url,
+    pid: child.pid!,
+    readyMs,
+    started,
+    startedAt,
+    stop: () => child.kill('SIGKILL'),
+  };
 }
 
 let sequence = 0;
