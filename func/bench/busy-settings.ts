@@ -1,6 +1,6 @@
 import { bare, codecs, floorMs, quantile, throughputBoundOverBare } from './floor.js';
 import { round, spread, type Spread } from './report.js';
-import { load, rssMb, startServer, type BenchServer } from './server.js';
+import { load, rssMb, settingName, startServer, type BenchServer } from './server.js';
 
 /**
  * The settings docs/performance.md gives for pods that are always busy: two sessions, so that one runs while the
@@ -45,9 +45,7 @@ export async function busySettings(
 ): Promise<{ settings: BusySetting[]; requests: number }> {
   const settings: BusySetting[] = [];
   for (const setting of SETTINGS) {
-    const name = Object.entries(setting.env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
+    const name = settingName(setting.env);
     ctx.say(`throughput settings (${name})…`);
     const busy = await startServer(ctx.root, ctx.model, ctx.volume, setting.env);
     servers.push(busy);

@@ -24,26 +24,30 @@ export interface BenchServer {
   pid: number;
   /** Start → ready, in ms. */
   readyMs: number;
-  /**
-   * What it was started with beyond the run's own settings, for the report: '' for nothing, the variables for a
-   * setting, 'tracing on' for an OTLP endpoint (its address changes from run to run).
-   */
+  /** What it was started with beyond the run's own settings, for the report: '' for nothing. */
   started: string;
   startedAt: number;
   stop(): void;
 }
 
+/** A setting's variables as the report names it: `INFERENCE_WORKERS=2 INFERENCE_THREADS=1`. */
+export const settingName = (env: Record<string, string>): string =>
+  Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+
 /**
  * Started as the image starts it: its CMD and the image's environment (the Dockerfile's ENV), not the shell's. The
  * service's settings (README table) and the image's variables pass through from the shell, so `INFERENCE_WORKERS=2
  * npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every
- * start (it parses the CA file at boot), which no pod pays.
+ * start (it parses the CA file at boot), which no pod pays. `started` names `env` in the report.
  */
 export async function startServer(
   root: string,
   model: string,
   volume: string,
   env: Record<string, string> = {},
+  started = settingName(env),
 ): Promise<BenchServer> {
   const port = await freePort();
   const startedAt = performance.now();
@@ -82,14 +86,10 @@ export async function startServer(
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-  const readyMs = performance.now() - startedAt;
-  const started = Object.entries(env)
-    .map(([k, v]) => (k === 'OTEL_EXPORTER_OTLP_ENDPOINT' ? 'tracing on' : `${k}=${v}`))
-    .join(' ');
   return {
     url,
     pid: child.pid!,
-    readyMs,
+    readyMs: performance.now() - startedAt,
     started,
     startedAt,
     stop: () => child.kill('SIGKILL'),
