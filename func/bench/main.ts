@@ -81,7 +81,6 @@ async function main(): Promise<void> {
     await detect(server.url, 'bus.jpg');
     r.startToReadyMs = round(server.readyMs);
     r.startToFirstReplyMs = round(performance.now() - server.startedAt);
-    // Named for what it is: the sink's address changes from run to run.
     const traced = await startServer(ROOT, MODEL, volume, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, 'tracing on');
     servers.push(traced);
     for (const s of servers) {

@@ -40,7 +40,8 @@ export const settingName = (env: Record<string, string>): string =>
  * Started as the image starts it: its CMD and the image's environment (the Dockerfile's ENV), not the shell's. The
  * service's settings (README table) and the image's variables pass through from the shell, so `INFERENCE_WORKERS=2
  * npm run bench` measures them; nothing else does: a shell's NODE_EXTRA_CA_CERTS, say, costs Node 0.1 s at every
- * start (it parses the CA file at boot), which no pod pays. `started` names `env` in the report.
+ * start (it parses the CA file at boot), which no pod pays. `started` names `env` in the report, where a variable
+ * whose value changes from run to run (an OTLP sink's address) is better named by what it does.
  */
 export async function startServer(
   root: string,
