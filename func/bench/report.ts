@@ -66,6 +66,7 @@ export function reportTable(
     ['12 MP: end-to-end p50 / that floor', show(r.ratios.photoToSequenceFloor)],
     ['12 MP: that overlap run here, in process / floor', show(r.sequenceFloorToFloor.photoHere)],
     ['12 MP: that overlap run here with its steps / floor', show(r.sequenceFloorToFloor.photoHereWithSteps)],
+    ["12 MP: the server's JPEG encode (strips at once) / one call", show(r.photoAnnotatedEncodeToWhole)],
     ['12 MP: the pipeline in process / floor', show(r.inProcessToFloor.photo)],
     ['12 MP: end-to-end p50 / the pipeline in process', show(r.serverToInProcess.photo)],
     ['12 MP, annotate false: end-to-end / bare', show(r.ratios.photoNoAnnotateToBare)],
