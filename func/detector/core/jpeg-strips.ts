@@ -44,7 +44,7 @@ export function stripCount(width: number, height: number, threads: number): numb
 
 /**
  * The image as one baseline JPEG whose bands of rows are encoded at once, each by its own libjpeg: libjpeg encodes
- * one row after another on one thread, 34–42 ms for a 12 MP photo on the Zen 5 machine of run BD while the other
+ * one row after another on one thread, 34–42 ms for a 12 MP photo on the Zen 5 machine of runs BD–BH while the other
  * core waits, against 22–32 ms in two strips (docs/performance.md). The strips are spliced with restart markers
  * (ITU T.81, B.2.4.4 and F.1.2.3): a restart resets the DC predictions and byte-aligns the entropy-coded data, so
  * the coefficients, and the decoded pixels, are exactly those of the whole image encoded in one call. Where a
