@@ -74,7 +74,7 @@ export async function busySettings(
       rssMb: round(await rssMb(busy.url)),
       requests,
     });
-    busy.stop();
+    await busy.stop();
   }
   return { settings, requests: Math.max(...settings.map((s) => s.requests)) };
 }

@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     // For the throughput bounds: the least CPU a bus.jpg request needs besides its run.
     const besidesRunCpuMs = r.busCodecCpuMs + r.busStepsCpuMs + r.roundTripCpuMs;
     r.tracingOnToOff = spread(tracingOnToOff);
-    traced.stop();
+    await traced.stop();
 
     // Throughput in rounds too, each concurrency right after a bare run, so both see the same machine.
     const perS: Record<number, number[]> = { 1: [], 2: [], 4: [], 8: [] };
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
     r.cpuBoundThroughputRatioC4 = spread(c4.cpuBound);
     r.cpuFloorThroughputRatioC4 = spread(c4.cpuFloor);
     r.stepsFloorThroughputRatioC4 = spread(c4.stepsFloor);
-    server.stop();
+    await server.stop();
 
     // The settings docs/performance.md gives for pods that are always busy, each on a server of its own.
     const busy = await busySettings(
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
     say('runtime dependencies…');
     r.runtimeDependenciesMiB = round(runtimeDependencyBytes(ROOT, os.tmpdir()) / 2 ** 20);
   } finally {
-    for (const s of servers) s.stop();
+    await Promise.all(servers.map((s) => s.stop()));
     sink.close();
     await rm(volume, { recursive: true, force: true });
   }

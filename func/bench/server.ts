@@ -27,7 +27,8 @@ export interface BenchServer {
   /** What it was started with beyond the run's own settings, for the report: '' for nothing. */
   started: string;
   startedAt: number;
-  stop(): void;
+  /** Kills it and resolves once it has exited, so that the next start does not share the cores with its teardown. */
+  stop(): Promise<void>;
 }
 
 /** A setting's variables as the report names it: `INFERENCE_WORKERS=2 INFERENCE_THREADS=1`. */
@@ -76,7 +77,12 @@ export async function startServer(
   let stderr = '';
   let exited: string | undefined;
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  child.on('exit', (code, signal) => (exited = `exited (${signal ?? code})`));
+  const gone = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = `exited (${signal ?? code})`;
+      resolve();
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (exited) throw new Error(`the server ${exited} before it was ready: ${stderr.trim()}`);
@@ -93,7 +99,10 @@ export async function startServer(
     readyMs: performance.now() - startedAt,
     started,
     startedAt,
-    stop: () => child.kill('SIGKILL'),
+    stop: async () => {
+      child.kill('SIGKILL');
+      await gone;
+    },
   };
 }
 
