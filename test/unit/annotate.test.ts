@@ -25,7 +25,8 @@ t.test('a box past the image edges: its frame clipped, nothing else touched, no 
   // Past the left, right and bottom edges; the caption goes above it, in rows 0 to 59.
   drawDetections(img, [detection(-40.4, 60, 330.2, 260, 3)]);
   const colour = [...classColour(3)];
-  const inFrame = (x: number, y: number): boolean => y >= 60 && (y < 60 + line || x < 0 + line - 40 || x >= 331 - line);
+  // The box's edges, each `line` wide, from x1 -40.4 to x2 330.2: only the top edge falls inside the image.
+  const inFrame = (x: number, y: number): boolean => y >= 60 && (y < 60 + line || x < line - 40 || x >= 331 - line);
   let wrong = 0;
   for (let y = 60; y < 200; y++) {
     for (let x = 0; x < 300; x++) {

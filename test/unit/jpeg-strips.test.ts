@@ -4,7 +4,13 @@ import sharp, { type JpegOptions } from 'sharp';
 import t from 'tap';
 import { encodeImage } from '../../func/detector/core/annotate.js';
 import { configureCodecs, decodeForDrawing, readHeader } from '../../func/detector/core/decode.js';
-import { encodeJpeg, encodeJpegWhole, splice, stripCount } from '../../func/detector/core/jpeg-strips.js';
+import {
+  ANNOTATED_JPEG,
+  encodeJpeg,
+  encodeJpegWhole,
+  splice,
+  stripCount,
+} from '../../func/detector/core/jpeg-strips.js';
 import { IMAGES } from '../support/paths.js';
 
 /** A JPEG encoded in strips at once decodes to exactly the pixels of the same image encoded in one call. */
@@ -92,13 +98,13 @@ t.test('strips that do not share one header are not spliced', async (t) => {
     sharp(image.pixels.subarray(y * 640 * 3, (y + 160) * 640 * 3), { raw: { width: 640, height: 160, channels: 3 } })
       .jpeg(options)
       .toBuffer();
-  const plain = { quality: 90, optimiseCoding: false };
+  const plain = ANNOTATED_JPEG;
   t.ok(splice([await band(0, plain), await band(160, plain)], 320, 400), 'the same settings: spliced');
   const cases: [string, JpegOptions][] = [
-    ['another quality', { quality: 80, optimiseCoding: false }],
-    ['Huffman tables of its own', { quality: 90 }],
-    ['no chroma subsampling', { quality: 90, optimiseCoding: false, chromaSubsampling: '4:4:4' }],
-    ['progressive', { quality: 90, optimiseCoding: false, progressive: true }],
+    ['another quality', { ...plain, quality: 80 }],
+    ['Huffman tables of its own', { ...plain, optimiseCoding: true }],
+    ['no chroma subsampling', { ...plain, chromaSubsampling: '4:4:4' }],
+    ['progressive', { ...plain, progressive: true }],
   ];
   for (const [name, options] of cases) {
     t.equal(splice([await band(0, plain), await band(160, options)], 320, 400), undefined, name);

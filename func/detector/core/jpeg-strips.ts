@@ -1,3 +1,4 @@
+import type { DecodedImage } from './decode.js';
 import sharp from './sharp-cjs.js';
 
 /**
@@ -25,12 +26,8 @@ const SOS = 0xda;
 const EOI = 0xd9;
 const RST0 = 0xd0;
 
-/** Raw packed 8-bit RGB pixels. */
-export interface RgbPixels {
-  pixels: Buffer;
-  width: number;
-  height: number;
-}
+/** Packed 8-bit RGB pixels: a decoded image, or a band of its rows. */
+export type RgbPixels = Pick<DecodedImage, 'pixels' | 'width' | 'height'>;
 
 /** The image as one JPEG, encoded in one call: what the strips must decode to, and the bench's floor. */
 export function encodeJpegWhole(image: RgbPixels): Promise<Buffer> {
