@@ -81,3 +81,75 @@ t.test('the detector, reusing its tensors, finds in each image what it finds fre
     'all four images went through one tensor',
   );
 });
+
+t.test('outputs come in shared slots, each written only once handed back', async (t) => {
+  const model = await loadModelInWorker(YOLOV8N, { providers: ['cpu'] });
+  t.teardown(() => model.release());
+  const bus = await tensorOf(model, 'bus.jpg');
+  const zidane = await tensorOf(model, 'zidane.jpg');
+  const first = await model.run(bus.slice(), 1);
+  t.notOk(first.data.buffer instanceof SharedArrayBuffer, 'with no slot yet, the output came transferred');
+  t.equal(first.recycle, undefined, 'and there is nothing to hand back');
+  const fresh = { bus: first.data, zidane: new Float32Array(0) };
+
+  const a = await model.run(zidane.slice(), 1);
+  t.ok(a.data.buffer instanceof SharedArrayBuffer, 'the first output made a slot, which the next took');
+  fresh.zidane = a.data.slice();
+  const b = await model.run(bus.slice(), 1);
+  t.notOk(b.data.buffer instanceof SharedArrayBuffer, 'with the one slot out, the next came transferred');
+  t.ok(same(a.data, fresh.zidane), 'an output not handed back is not written over');
+  t.ok(same(b.data, fresh.bus), "and the next is bus.jpg's, value for value");
+
+  // b made a second slot; a's comes back, twice.
+  a.recycle!();
+  a.recycle!();
+  const c = await model.run(bus.slice(), 1);
+  const d = await model.run(bus.slice(), 1);
+  t.equal(c.data.buffer, a.data.buffer, 'a slot handed back is used again');
+  t.ok(d.data.buffer instanceof SharedArrayBuffer, 'so is the one made meanwhile');
+  t.not(d.data.buffer, c.data.buffer, 'a slot handed back twice is still one slot');
+  t.ok(same(c.data, fresh.bus) && same(d.data, fresh.bus), "both bus.jpg's output, value for value");
+  const e = await model.run(zidane.slice(), 1);
+  t.notOk(e.data.buffer instanceof SharedArrayBuffer, 'no more than two slots are made');
+  t.ok(same(e.data, fresh.zidane));
+});
+
+t.test('a batched model over a worker hands back a lone image its output slot, not batch-mates', async (t) => {
+  const inner = await loadModelInWorker(YOLOV8N_DYNBATCH, { providers: ['cpu'] });
+  t.teardown(() => inner.release());
+  const model = batchedModel(inner, { maxBatch: 2, maxDelayMs: 50 });
+  const [h, w] = model.info.inputSize;
+  await model.run(new Float32Array(3 * h * w).fill(0.5), 1);
+  const alone = await model.run(new Float32Array(3 * h * w).fill(0.5), 1);
+  t.type(alone.recycle, 'function', 'alone: its output is the whole slot');
+  const mates = await Promise.all([0.2, 0.6].map((v) => model.run(new Float32Array(3 * h * w).fill(v), 1)));
+  t.ok(
+    mates.every((o) => o.recycle === undefined),
+    'batch-mates share one output: neither hands it back',
+  );
+});
+
+t.test('the detector hands every output back', async (t) => {
+  const inner = await loadModelInWorker(YOLOV8N, { providers: ['cpu'] });
+  t.teardown(() => inner.release());
+  let outputs = 0;
+  let recycled = 0;
+  const model: Model = {
+    ...inner,
+    async run(input, batch) {
+      const out = await inner.run(input, batch);
+      const recycle = out.recycle;
+      if (!recycle) return out;
+      outputs++;
+      return { ...out, recycle: () => (recycled++, recycle()) };
+    },
+  };
+  const detector = testDetector(model, '/nonexistent');
+  await detector.warmUp();
+  for (const image of ['bus.jpg', 'zidane.jpg', 'bus.jpg']) {
+    const { detections } = await detector.analyse({ kind: 'path', path: image }, { annotate: false });
+    t.same(missing(detections, image === 'bus.jpg' ? BUS : ZIDANE), [], `${image}: what it should find`);
+  }
+  t.equal(outputs, 3, 'each came out in a slot');
+  t.equal(recycled, 3, 'and each slot was handed back');
+});

@@ -24,12 +24,14 @@ export function batchedModel(model: Model, options: BatchOptions, onBatch?: (siz
       const [batch, ...rest] = out.dims;
       if (batch !== inputs.length) throw new Error(`model returned batch ${batch} for ${inputs.length} images`);
       const per = out.data.length / inputs.length;
-      // Each image's own tensor was copied into the stack: it is free again.
+      // Each image's own tensor was copied into the stack: it is free again. A lone image's output is the whole
+      // output, handed back when that image is done with it; batch-mates' outputs are left to the collector.
       return inputs.map((input, i) => ({
         data: out.data.subarray(i * per, (i + 1) * per),
         dims: [1, ...rest],
         runMs: out.runMs,
         input,
+        ...(inputs.length === 1 && out.recycle ? { recycle: out.recycle } : {}),
       }));
     },
     options,

@@ -190,13 +190,17 @@ export class Detector {
 
     t = performance.now();
     const detections = await inSpan('postprocess', async (span) => {
-      const found = postprocess(
-        { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
-        { letterbox: lb, width: header.width, height: header.height, classNames: info.classNames },
-        { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
-      );
-      span.setAttribute('yolo.detections', found.length);
-      return found;
+      try {
+        const found = postprocess(
+          { layout: info.layout, data: out.data, dims: out.dims, batchIndex: 0 },
+          { letterbox: lb, width: header.width, height: header.height, classNames: info.classNames },
+          { conf: opts.conf, iou: opts.iou, maxDetections: opts.maxDetections, ...(classIds ? { classIds } : {}) },
+        );
+        span.setAttribute('yolo.detections', found.length);
+        return found;
+      } finally {
+        out.recycle?.();
+      }
     });
     const postprocessMs = ms(t);
 

@@ -1,9 +1,11 @@
 /**
  * The inference thread. onnxruntime-node's session.run blocks its thread for the whole inference; run here, it
  * leaves the main thread free to answer probes, decode the next image and encode the last one meanwhile. The
- * model is loaded with the same loader as in-process; tensors cross the thread boundary as transferred buffers.
+ * model is loaded with the same loader as in-process. Inputs cross as transferred buffers and go back the same
+ * way; outputs are copied into slots shared with the main thread where one is given (worker-model.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { freeNow } from './free-now.js';
 import { loadModel, type LoadOptions } from './model.js';
 import { currentThreadId, threadsStartedDuring } from './os-threads.js';
 
@@ -12,13 +14,30 @@ export interface WorkerInit {
   options: Omit<LoadOptions, 'onFallback'>;
 }
 
-export type WorkerRequest = { id: number; input: Float32Array; batch: number } | { id: number; release: true };
+export type WorkerRequest =
+  | {
+      id: number;
+      input: Float32Array;
+      batch: number;
+      /** Where to copy the output if it fits; otherwise it is transferred. */
+      output: SharedArrayBuffer | undefined;
+    }
+  | { id: number; release: true };
 
 export type WorkerReply =
   | { kind: 'loaded'; info: unknown; threads: number[] }
   | { kind: 'fallback'; from: string; to: string; reason: string }
   | { kind: 'load-failed'; message: string; name: string }
-  | { kind: 'result'; id: number; data: Float32Array; dims: number[]; runMs: number; input: Float32Array }
+  | {
+      kind: 'result';
+      id: number;
+      /** The output when it was not copied into the request's slot. */
+      data: Float32Array | undefined;
+      length: number;
+      dims: number[];
+      runMs: number;
+      input: Float32Array;
+    }
   | { kind: 'error'; id: number; message: string }
   | { kind: 'released'; id: number };
 
@@ -48,19 +67,32 @@ try {
     }
     try {
       const out = await model.run(msg.input, msg.batch);
-      // Transfer the output when it owns its buffer; otherwise copy the view out first.
-      const data =
-        out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
       // The input goes back too, for the main thread to fill again (TensorPool).
+      const input = msg.input;
+      const transfer = [input.buffer as ArrayBuffer];
+      const { length } = out.data;
+      const whole = out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength;
+      let data: Float32Array | undefined;
+      if (msg.output && msg.output.byteLength >= out.data.byteLength) {
+        new Float32Array(msg.output, 0, length).set(out.data);
+        // onnxruntime-node returns each output in a new ArrayBuffer, even into a preallocated tensor. Left to this
+        // heap's collector, they piled up to 32 MB before a scavenge freed them (docs/performance.md).
+        if (whole) freeNow(out.data.buffer as ArrayBuffer);
+      } else {
+        // Transfer the output when it owns its buffer; otherwise copy the view out first.
+        data = whole ? out.data : out.data.slice();
+        transfer.push(data.buffer as ArrayBuffer);
+      }
       const reply: WorkerReply = {
         kind: 'result',
         id: msg.id,
         data,
+        length,
         dims: out.dims,
         runMs: out.runMs,
-        input: msg.input,
+        input,
       };
-      port.postMessage(reply, [data.buffer as ArrayBuffer, msg.input.buffer as ArrayBuffer]);
+      port.postMessage(reply, transfer);
     } catch (err) {
       port.postMessage({ kind: 'error', id: msg.id, message: (err as Error).message } satisfies WorkerReply);
     }

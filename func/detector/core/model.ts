@@ -70,6 +70,12 @@ export interface ModelOutput {
   runMs: number;
   /** The input tensor, handed back after the run for the caller to fill again (it may have crossed threads). */
   input?: Float32Array;
+  /**
+   * Hands `data`'s memory back for a later run's output: call once `data` is read, and read it no more. Set where
+   * the output lies in memory shared with the inference worker (worker-model.ts); one never handed back is left to
+   * the collector.
+   */
+  recycle?: () => void;
 }
 
 export interface Model {

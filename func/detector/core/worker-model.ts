@@ -1,19 +1,31 @@
 import { Worker } from 'node:worker_threads';
-import type { WorkerInit, WorkerReply } from './inference-worker.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './inference-worker.js';
 import { ModelLoadError } from './model-errors.js';
 import type { LoadOptions, Model, ModelInfo, ModelOutput } from './model.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Output slots kept per worker: a run's output is read and handed back before the next run ends. */
+const KEPT_OUTPUTS = 2;
 
 /**
  * A Model whose session lives in a worker thread (see inference-worker.ts), with the same interface as the
  * in-process one. The input tensor is transferred to the worker, so the caller must not reuse it until the
  * worker hands it back (ModelOutput.input).
+ *
+ * The output comes in a slot of memory shared with the worker, which the caller hands back once read
+ * (ModelOutput.recycle), rather than transferred: each transferred buffer arrives as a new ArrayBuffer, which V8
+ * counts as external memory until a full collection: with the 2.8 MB output of every run transferred, the main
+ * isolate ran about twice the mark-compacts at c=4 (docs/performance.md). An output that fits no slot (a batch's, or with
+ * every slot out) is transferred.
  */
 export async function loadModelInWorker(file: string, options: LoadOptions): Promise<Model> {
   const { onFallback, onFailure, ...cloneable } = options;
   const worker = new Worker(new URL('./inference-worker.js', import.meta.url), {
     workerData: { file, options: cloneable } satisfies WorkerInit,
   });
-  const pending = new Map<number, { resolve: (v: ModelOutput) => void; reject: (e: Error) => void }>();
+  type Result = Extract<WorkerReply, { kind: 'result' }>;
+  const pending = new Map<number, { resolve: (v: Result | undefined) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let failed: Error | undefined;
   let loaded = false;
@@ -41,7 +53,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
           reject(msg.name === 'ModelLoadError' ? new ModelLoadError(msg.message) : new Error(msg.message));
           break;
         case 'result':
-          pending.get(msg.id)?.resolve({ data: msg.data, dims: msg.dims, runMs: msg.runMs, input: msg.input });
+          pending.get(msg.id)?.resolve(msg);
           pending.delete(msg.id);
           break;
         case 'error':
@@ -49,7 +61,7 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
           pending.delete(msg.id);
           break;
         case 'released':
-          pending.get(msg.id)?.resolve({ data: new Float32Array(), dims: [], runMs: 0 });
+          pending.get(msg.id)?.resolve(undefined);
           pending.delete(msg.id);
           break;
       }
@@ -73,7 +85,10 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
     throw err;
   });
 
-  const call = (msg: object, transfer: ArrayBuffer[] = []): Promise<ModelOutput> =>
+  const call = (
+    msg: DistributiveOmit<WorkerRequest, 'id'>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Result | undefined> =>
     new Promise((resolve, reject) => {
       if (failed) return reject(failed);
       const id = nextId++;
@@ -81,10 +96,47 @@ export async function loadModelInWorker(file: string, options: LoadOptions): Pro
       worker.postMessage({ ...msg, id }, transfer);
     });
 
+  const outputs: SharedArrayBuffer[] = [];
+  let madeOutputs = 0;
+  async function run(input: Float32Array, batch: number): Promise<ModelOutput> {
+    const output = outputs.pop();
+    let reply: Result | undefined;
+    try {
+      reply = await call({ input, batch, output }, [input.buffer as ArrayBuffer]);
+    } catch (err) {
+      if (output) outputs.push(output);
+      throw err;
+    }
+    if (!reply) throw new Error('the model was released');
+    const { dims, runMs, input: given } = reply;
+    if (reply.data) {
+      // No slot, or too small for this output: it came transferred. Make a slot for the next run, up to the few kept.
+      if (output) outputs.push(output);
+      else if (madeOutputs < KEPT_OUTPUTS) {
+        madeOutputs++;
+        outputs.push(new SharedArrayBuffer(reply.data.byteLength));
+      }
+      return { data: reply.data, dims, runMs, input: given };
+    }
+    let recycled = false;
+    const slot = output!;
+    return {
+      data: new Float32Array(slot, 0, reply.length),
+      dims,
+      runMs,
+      input: given,
+      recycle: () => {
+        if (recycled) return;
+        recycled = true;
+        outputs.push(slot);
+      },
+    };
+  }
+
   return {
     info,
     threads,
-    run: (input, batch) => call({ input, batch }, [input.buffer as ArrayBuffer]),
+    run,
     async release() {
       released = true;
       if (!failed) await call({ release: true }).catch(() => undefined);
