@@ -13,11 +13,11 @@ const KEPT_OUTPUTS = 2;
  * in-process one. The input tensor is transferred to the worker, so the caller must not reuse it until the
  * worker hands it back (ModelOutput.input).
  *
- * The output comes in a slot of memory shared with the worker, which the caller hands back once read
- * (ModelOutput.recycle), rather than transferred: each transferred buffer arrives as a new ArrayBuffer, which V8
- * counts as external memory until a full collection: with the 2.8 MB output of every run transferred, the main
- * isolate ran about twice the mark-compacts at c=4 (docs/performance.md). An output that fits no slot (a batch's, or with
- * every slot out) is transferred.
+ * The output comes back in a slot of memory shared with the worker, which the caller hands back once read
+ * (ModelOutput.recycle), rather than transferred. Each transferred buffer arrives as a new ArrayBuffer, which V8
+ * counts as external memory until a full collection; with every run's 2.8 MB output transferred, the main isolate
+ * ran about twice the mark-compacts at c=4 (docs/performance.md). An output that fits no slot (a batch's, or one
+ * with every slot out) is transferred.
  */
 export async function loadModelInWorker(file: string, options: LoadOptions): Promise<Model> {
   const { onFallback, onFailure, ...cloneable } = options;
