@@ -7,7 +7,6 @@ import { MessageChannel } from 'node:worker_threads';
  */
 const drop = new MessageChannel();
 drop.port2.close();
-drop.port1.unref();
 
 /**
  * Frees an ArrayBuffer's memory now; every view of it reads as empty from then on. For a large buffer that dies

@@ -68,15 +68,14 @@ try {
     try {
       const out = await model.run(msg.input, msg.batch);
       // The input goes back too, for the main thread to fill again (TensorPool).
-      const input = msg.input;
-      const transfer = [input.buffer as ArrayBuffer];
+      const transfer = [msg.input.buffer as ArrayBuffer];
       const { length } = out.data;
       const whole = out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength;
       let data: Float32Array | undefined;
       if (msg.output && msg.output.byteLength >= out.data.byteLength) {
         new Float32Array(msg.output, 0, length).set(out.data);
         // onnxruntime-node returns each output in a new ArrayBuffer, even into a preallocated tensor. Left to this
-        // heap's collector, they piled up to 32 MB before a scavenge freed them (docs/performance.md).
+        // heap's collector, which scavenges at 32 MB of them, they would pile up (docs/performance.md).
         if (whole) freeNow(out.data.buffer as ArrayBuffer);
       } else {
         // Transfer the output when it owns its buffer; otherwise copy the view out first.
@@ -90,7 +89,7 @@ try {
         length,
         dims: out.dims,
         runMs: out.runMs,
-        input,
+        input: msg.input,
       };
       port.postMessage(reply, transfer);
     } catch (err) {
